@@ -1,0 +1,79 @@
+"""Where library errors from zarr, fsspec and s3fs become w2w `StorageError`s.
+
+The messages say which store, what went wrong and what to check. They never
+include credentials: storage options are not formatted into any message and
+a URL's user-info part (s3://key:secret@bucket) is masked.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from w2w_core.errors import StorageError, W2WError
+
+
+def redact_url(url: str) -> str:
+    """`url` with any `user:password@` part replaced by `***@`."""
+    return re.sub(r"^([a-zA-Z][\w+.-]*://)[^/@]*@", r"\1***@", str(url))
+
+
+def is_s3(url: str) -> bool:
+    return str(url).startswith(("s3://", "s3a://"))
+
+
+def _endpoint(storage_options: Mapping[str, Any] | None) -> str:
+    opts = storage_options or {}
+    endpoint = opts.get("endpoint_url") or (opts.get("client_kwargs") or {}).get("endpoint_url")
+    return f" at {endpoint}" if endpoint else ""
+
+
+def _is_connection_error(err: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(err).__mro__}
+    return bool(names & {"EndpointConnectionError", "ConnectionError", "ClientConnectorError",
+                         "ServerDisconnectedError", "ConnectTimeoutError", "ReadTimeoutError"})
+
+
+def is_transport_error(err: BaseException) -> bool:
+    """True for errors of reaching the store (network, credentials), not of the bytes in it."""
+    return _is_connection_error(err) or isinstance(err, (PermissionError, ConnectionError, TimeoutError))
+
+
+def _is_library_error(err: BaseException) -> bool:
+    module = type(err).__module__.split(".")[0]
+    return isinstance(err, OSError) or module in {"botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec"}
+
+
+def translate(err: BaseException, url: str, action: str,
+              storage_options: Mapping[str, Any] | None = None) -> StorageError:
+    """A `StorageError` that says what `action` on `url` met, and what to do about it."""
+    where = f"{redact_url(url)}{_endpoint(storage_options)}"
+    if isinstance(err, PermissionError) and is_s3(url):
+        return StorageError(
+            f"S3 refused the credentials for {where} while trying to {action}: the access key id "
+            "or secret is wrong, or this key may not use that bucket. Check AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or key/secret in storage_options)."
+        )
+    if _is_connection_error(err):
+        return StorageError(
+            f"could not reach the object store for {where} while trying to {action}: "
+            f"is the S3 server running and AWS_ENDPOINT_URL right? ({type(err).__name__})"
+        )
+    if isinstance(err, PermissionError):
+        return StorageError(f"permission denied to {action} at {where}: {err}")
+    return StorageError(f"could not {action} at {where}: {type(err).__name__}: {err}")
+
+
+@contextlib.contextmanager
+def storage_errors(url: str, action: str,
+                   storage_options: Mapping[str, Any] | None = None) -> Iterator[None]:
+    """Re-raise I/O and object-store errors inside the block as `StorageError`."""
+    try:
+        yield
+    except W2WError:
+        raise
+    except Exception as err:  # noqa: BLE001 - filtered just below
+        if not _is_library_error(err) and not _is_connection_error(err):
+            raise
+        raise translate(err, url, action, storage_options) from err

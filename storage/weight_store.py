@@ -1,0 +1,517 @@
+"""The weight store: one row per identity model, on any fsspec URL.
+
+`weights[identity, param]` holds each identity's flattened LoRA vector
+(the paper's data matrix of Sec. 3, one model per row). Per-row arrays
+beside it say whether a row is pending, done or failed, and how it was made.
+Everything is chunked by `rows_per_chunk`, which equals the training batch
+size, so a batch task owns whole chunks and two writers never touch the same
+object.
+
+A row becomes done only after its data is written and read back equal:
+status is written last, so a crash leaves the row pending, never half-done.
+`verify()` re-reads done rows against their stored CRC32 and reports any row
+whose data is unreadable, non-finite or changed.
+"""
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
+
+from storage import format as fmt
+from storage.boundary import is_s3, is_transport_error, redact_url, storage_errors
+from storage.codecs import DEFAULT_CODEC, compressors_for
+from storage.s3 import ensure_bucket, resolve_storage_options
+from storage.verify import VerifyReport, verify_rows
+from w2w_core.errors import InputError, LayoutMismatchError, StorageError
+
+TARGET_CHUNK_BYTES = 8 * 2**20  # auto params_per_chunk aims at chunks of about this size
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """How to create a weight store."""
+
+    url: str  # a local path or fsspec URL (s3://bucket/prefix)
+    rows_per_chunk: int  # identities per row chunk = batch size: one batch owns whole chunks
+    dtype: str = "float32"  # stored weight dtype: "float32" or "float16"
+    codec: str = DEFAULT_CODEC  # weight compressor, see storage/codecs.py
+    params_per_chunk: int | None = None  # None: whole rows, split only past ~8 MiB per chunk
+    storage_options: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)  # fsspec options; may hold secrets
+
+
+def batches(n_rows: int, rows_per_chunk: int) -> list[range]:
+    """Chunk-aligned row ranges covering 0..n_rows: one per batch task."""
+    return [range(s, min(s + rows_per_chunk, n_rows)) for s in range(0, n_rows, rows_per_chunk)]
+
+
+def _runs(rows: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """Sorted unique `rows` split into contiguous (start, stop, positions) runs."""
+    order = np.argsort(rows, kind="stable")
+    srt = rows[order]
+    cuts = np.flatnonzero(np.diff(srt) != 1) + 1
+    return [(int(r[0]), int(r[-1]) + 1, p) for r, p in zip(np.split(srt, cuts), np.split(order, cuts))]
+
+
+def _params_per_chunk(spec: StoreSpec, n_params: int) -> int:
+    if spec.params_per_chunk is not None:
+        return max(1, min(spec.params_per_chunk, n_params))
+    per_row = TARGET_CHUNK_BYTES // (spec.rows_per_chunk * np.dtype(spec.dtype).itemsize)
+    return max(1, min(n_params, per_row))
+
+
+def row_checksums(block: np.ndarray) -> np.ndarray:
+    """CRC32 of each row's bytes, as stored (C order)."""
+    block = np.ascontiguousarray(block)
+    return np.array([zlib.crc32(row.tobytes()) for row in block], dtype=np.uint32)
+
+
+class WeightStore:
+    """An open weight store. Create with `create`, `open` or `open_or_create`."""
+
+    def __init__(self, group: zarr.Group, url: str, storage_options: Mapping[str, Any] | None,
+                 read_only: bool) -> None:
+        self._group = group
+        self.url = url
+        self._options = storage_options
+        self.read_only = read_only
+        self._arrays = {name: group[name] for name in (fmt.WEIGHTS, fmt.ATTRIBUTES, *fmt.ROW_ARRAYS)}
+
+    # ---- creating and opening -------------------------------------------------
+
+    @classmethod
+    def create(cls, spec: StoreSpec, layout: Mapping[str, Any], train_config: Mapping[str, Any],
+               attribute_names: Sequence[str], n_rows: int) -> "WeightStore":
+        """A new, empty store of `n_rows` pending rows. Fails if one exists at `spec.url`."""
+        _check_spec(spec, n_rows)
+        layout = fmt.as_json(layout, "layout")
+        n_params = _n_params(layout)
+        options = resolve_storage_options(spec.url, spec.storage_options)
+        if is_s3(spec.url):
+            ensure_bucket(spec.url, options)
+        with storage_errors(spec.url, "create the weight store", options):
+            group = zarr.open_group(spec.url, mode="w-", zarr_format=3, storage_options=options)
+            group.attrs.update({
+                "w2w_format": fmt.FORMAT_VERSION, "layout": layout,
+                "train_config": fmt.as_json(train_config, "train_config"),
+                "attribute_names": list(attribute_names), "rows_per_chunk": spec.rows_per_chunk,
+                "dtype": spec.dtype, "codec": spec.codec,
+            })
+            _create_arrays(group, spec, n_rows, n_params, list(attribute_names))
+        return cls(group, spec.url, options, read_only=False)
+
+    @classmethod
+    def open(cls, url: str, storage_options: Mapping[str, Any] | None = None,
+             expect_layout: Mapping[str, Any] | None = None, read_only: bool = False) -> "WeightStore":
+        """Open an existing store; with `expect_layout`, fail unless the stored layout equals it."""
+        options = resolve_storage_options(url, storage_options)
+        with storage_errors(url, "open the weight store", options):
+            try:
+                group = zarr.open_group(url, mode="r" if read_only else "r+", zarr_format=3,
+                                        storage_options=options)
+            except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:
+                raise StorageError(f"no weight store at {redact_url(url)}: create it first "
+                                   "(WeightStore.create / open_or_create)") from err
+            _check_format(group, url)
+            store = cls(group, url, options, read_only)
+        if expect_layout is not None:
+            store.check_layout(expect_layout)
+        return store
+
+    @classmethod
+    def open_or_create(cls, spec: StoreSpec, layout: Mapping[str, Any], train_config: Mapping[str, Any],
+                       attribute_names: Sequence[str], n_rows: int) -> "WeightStore":
+        """Open the store at `spec.url` (checking it matches) and grow it to `n_rows`, or create it."""
+        options = resolve_storage_options(spec.url, spec.storage_options)
+        with storage_errors(spec.url, "look for the weight store", options):
+            exists = _group_exists(spec.url, options)
+        if not exists:
+            return cls.create(spec, layout, train_config, attribute_names, n_rows)
+        store = cls.open(spec.url, options, expect_layout=layout)
+        store._check_matches(spec, train_config, attribute_names)
+        if n_rows > store.n_rows:
+            store.grow(n_rows)
+        return store
+
+    def check_layout(self, expected: Mapping[str, Any]) -> None:
+        """Raise LayoutMismatchError naming each field where the store's layout differs."""
+        lines = fmt.mapping_differences(self.layout, fmt.as_json(expected, "layout"))
+        if lines:
+            raise LayoutMismatchError(
+                f"the weight store at {redact_url(self.url)} was built for another LoRA layout "
+                "or base model:\n  " + "\n  ".join(lines)
+                + "\nUse a new store URL for this model, or the model the store was built with."
+            )
+
+    def _check_matches(self, spec: StoreSpec, train_config: Mapping[str, Any],
+                       attribute_names: Sequence[str]) -> None:
+        where = redact_url(self.url)
+        if spec.rows_per_chunk != self.rows_per_chunk:
+            raise InputError(
+                f"the store at {where} has rows_per_chunk={self.rows_per_chunk}, but the batch size is "
+                f"{spec.rows_per_chunk}: batches must equal row chunks (or two writers would share "
+                f"one); use batch size {self.rows_per_chunk} or a new store")
+        if list(attribute_names) != self.attribute_names:
+            raise InputError(f"the store at {where} has attributes {self.attribute_names}, "
+                             f"not {list(attribute_names)}; use a new store for another world")
+        lines = fmt.mapping_differences(self.train_config, fmt.as_json(train_config, "train_config"))
+        if lines:
+            raise InputError(f"the store at {where} was trained with another config; mixing them "
+                             "would make rows incomparable:\n  " + "\n  ".join(lines)
+                             + "\nUse a new store URL for the new config.")
+
+    # ---- what it holds ------------------------------------------------------------
+
+    @property
+    def n_rows(self) -> int:
+        return self._arrays[fmt.WEIGHTS].shape[0]
+
+    @property
+    def n_params(self) -> int:
+        return self._arrays[fmt.WEIGHTS].shape[1]
+
+    @property
+    def rows_per_chunk(self) -> int:
+        return int(self._group.attrs["rows_per_chunk"])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._arrays[fmt.WEIGHTS].dtype
+
+    @property
+    def layout(self) -> dict[str, Any]:
+        return dict(self._group.attrs["layout"])
+
+    @property
+    def train_config(self) -> dict[str, Any]:
+        return dict(self._group.attrs["train_config"])
+
+    @property
+    def attribute_names(self) -> list[str]:
+        return list(self._group.attrs["attribute_names"])
+
+    def batches(self) -> list[range]:
+        """Chunk-aligned row ranges of this store, one per batch task."""
+        return batches(self.n_rows, self.rows_per_chunk)
+
+    def __repr__(self) -> str:
+        return (f"WeightStore(url={redact_url(self.url)!r}, n_rows={self.n_rows}, n_params={self.n_params}, "
+                f"rows_per_chunk={self.rows_per_chunk}, dtype={self.dtype})")
+
+    def __reduce__(self) -> tuple:
+        """Pickles as (url, options) and reopens on the other side (Dask/Prefect workers)."""
+        return (_reopen, (self.url, self._options, self.read_only))
+
+    # ---- growing and labelling ----------------------------------------------------
+
+    def grow(self, n_rows: int) -> None:
+        """Resize every row array to `n_rows`; existing chunks are not rewritten.
+
+        Run it from one place (the flow) before batches for the new rows start.
+        """
+        self._writable()
+        if n_rows < self.n_rows:
+            raise InputError(f"cannot shrink the store from {self.n_rows} to {n_rows} rows "
+                             "(that would delete identities); make a new store instead")
+        if n_rows == self.n_rows:
+            return
+        with storage_errors(self.url, "grow the weight store", self._options):
+            for array in self._arrays.values():
+                array.resize((n_rows, *array.shape[1:]))
+
+    def assign_identities(self, rows: Iterable[int], seeds: Sequence[int],
+                          attributes: np.ndarray) -> None:
+        """Record each row's identity seed and attribute labels. Idempotent.
+
+        A done row keeps its identity: giving it another seed is an error. Write
+        only rows of chunks you own (a batch its rows, or the flow before fan-out).
+        """
+        self._writable()
+        rows = self._rows(rows)
+        seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+        attributes = np.asarray(attributes, dtype=bool).reshape(len(rows), -1) if len(rows) else \
+            np.zeros((0, len(self.attribute_names)), bool)
+        if len(seeds) != len(rows) or attributes.shape[1] != len(self.attribute_names):
+            raise InputError(f"assign_identities needs one seed and {len(self.attribute_names)} "
+                             f"attributes per row: got {len(rows)} rows, {len(seeds)} seeds, "
+                             f"attributes of shape {attributes.shape}")
+        status, stored = self.status(rows), self._read("identity_seed", rows)
+        clash = (status == fmt.DONE) & (stored != seeds)
+        if clash.any():
+            i = int(np.flatnonzero(clash)[0])
+            raise InputError(f"row {rows[i]} is done as identity seed {stored[i]}; refusing to relabel "
+                             f"it as {seeds[i]} (the dataset already has a model for it)")
+        with storage_errors(self.url, "write identity seeds", self._options):
+            self._write("identity_seed", rows, seeds)
+            self._write(fmt.ATTRIBUTES, rows, attributes)
+
+    def identities(self, rows: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(identity seeds, attribute labels) of `rows`; seed -1 means not assigned yet."""
+        rows = self._rows(rows)
+        return self._read("identity_seed", rows), self._read(fmt.ATTRIBUTES, rows)
+
+    # ---- the batch task's calls --------------------------------------------------
+
+    def status(self, rows: Iterable[int] | None = None) -> np.ndarray:
+        """Status codes (0 pending, 1 done, 2 failed) of `rows`, or of all rows."""
+        with storage_errors(self.url, "read row status", self._options):
+            if rows is None:
+                return self._arrays["status"][:]
+            return self._read("status", self._rows(rows))
+
+    def rows_to_train(self, rows: Iterable[int]) -> list[int]:
+        """The rows among `rows` that are not done (pending or failed), in the given order."""
+        rows = self._rows(rows)
+        return [int(r) for r, s in zip(rows, self.status(rows)) if s != fmt.DONE]
+
+    def write_rows(self, rows: Iterable[int], vectors: np.ndarray, final_losses: Sequence[float],
+                   training_seeds: Sequence[int], config_hash: str) -> None:
+        """Store trained rows, read them back, and only then mark them done.
+
+        Nothing is marked done unless every vector is finite, of the store's
+        width, and reads back bit-identical with a matching checksum.
+        """
+        self._writable()
+        rows = self._rows(rows)
+        data = self._checked_vectors(rows, vectors)
+        losses = np.asarray(final_losses, dtype=np.float32).reshape(-1)
+        seeds = np.asarray(training_seeds, dtype=np.int64).reshape(-1)
+        if len(losses) != len(rows) or len(seeds) != len(rows):
+            raise InputError(f"write_rows needs one final loss and one training seed per row: "
+                             f"{len(rows)} rows, {len(losses)} losses, {len(seeds)} seeds")
+        sums = row_checksums(data)
+        with storage_errors(self.url, "write rows", self._options):
+            self._write_status(rows, fmt.PENDING, only_if_not=fmt.PENDING)
+            self._write_weights(rows, data)
+            self._write("row_checksum", rows, sums)
+            self._write("final_loss", rows, losses)
+            self._write("training_seed", rows, seeds)
+            self._write("config_hash", rows, np.array([config_hash] * len(rows), dtype=object))
+            self._write("failure_reason", rows, np.array([""] * len(rows), dtype=object))
+            self._check_read_back(rows, data, sums)
+            self._write("status", rows, np.full(len(rows), fmt.DONE, np.uint8))
+
+    def mark_failed(self, rows: Iterable[int], reason: str) -> list[int]:
+        """Mark rows that are not done as failed with `reason`; returns the rows marked.
+
+        Done rows stay done: a later failure in the same batch does not undo them.
+        """
+        self._writable()
+        rows = np.array(self.rows_to_train(rows), dtype=np.int64)
+        self._write_failed(rows, [reason] * len(rows))
+        return [int(r) for r in rows]
+
+    # ---- reading ---------------------------------------------------------------------
+
+    def read_rows(self, rows: Iterable[int]) -> np.ndarray:
+        """The stored vectors of `rows` (any status: check `status` for done rows)."""
+        rows = self._rows(rows)
+        with storage_errors(self.url, "read rows", self._options):
+            return self._read(fmt.WEIGHTS, rows)
+
+    def read_row(self, row: int) -> np.ndarray:
+        return self.read_rows([row])[0]
+
+    def done_rows(self) -> np.ndarray:
+        """Indices of all done rows."""
+        return np.flatnonzero(self.status() == fmt.DONE)
+
+    def counts(self) -> dict[str, int]:
+        """How many rows are pending, done and failed (and in total)."""
+        status = self.status()
+        counts = {name: int((status == code).sum()) for code, name in fmt.STATUS_NAMES.items()}
+        return {**counts, "total": int(status.size)}
+
+    def failures(self) -> list[tuple[int, int, str]]:
+        """(row, identity seed, reason) for every failed row."""
+        rows = np.flatnonzero(self.status() == fmt.FAILED)
+        if not len(rows):
+            return []
+        with storage_errors(self.url, "read failures", self._options):
+            seeds = self._read("identity_seed", rows)
+            reasons = self._read("failure_reason", rows)
+        return [(int(r), int(s), str(m)) for r, s, m in zip(rows, seeds, reasons)]
+
+    def verify(self, mark_failed: bool = False) -> VerifyReport:
+        """Re-read every done row; report unreadable, non-finite or changed ones.
+
+        With `mark_failed`, bad rows become failed (reason "verify: ...") so the
+        next build retrains them.
+        """
+        done = self.done_rows()
+        with storage_errors(self.url, "verify rows", self._options):
+            report = verify_rows(self._arrays[fmt.WEIGHTS], self._arrays["row_checksum"], done)
+        if mark_failed and report.bad:
+            self._writable()
+            self._write_failed(np.array([b.row for b in report.bad]),
+                               [f"verify: {b.reason}" for b in report.bad])
+        return report
+
+    # ---- internals ---------------------------------------------------------------------
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise InputError(f"the store at {redact_url(self.url)} was opened read-only")
+
+    def _rows(self, rows: Iterable[int]) -> np.ndarray:
+        arr = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows).astype(np.int64)
+        arr = arr.reshape(-1)
+        if len(arr) and (arr.min() < 0 or arr.max() >= self.n_rows):
+            raise InputError(f"rows must lie in 0..{self.n_rows - 1}; got {arr.min()}..{arr.max()} "
+                             "(grow the store first?)")
+        if len(np.unique(arr)) != len(arr):
+            raise InputError("rows contain duplicates")
+        return arr
+
+    def _checked_vectors(self, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        vectors = np.asarray(vectors)
+        if vectors.ndim != 2 or vectors.shape[1] != self.n_params:
+            raise LayoutMismatchError(
+                f"vectors of shape {vectors.shape} do not fit the store: each row must have "
+                f"{self.n_params} params (the store's layout); was it flattened with another layout?")
+        if vectors.shape[0] != len(rows):
+            raise InputError(f"{len(rows)} rows but {vectors.shape[0]} vectors")
+        with np.errstate(over="ignore", invalid="ignore"):
+            data = np.ascontiguousarray(vectors.astype(self.dtype))
+        bad = ~np.isfinite(data).all(axis=1)
+        if bad.any():
+            raise InputError(
+                f"rows {rows[bad].tolist()} have non-finite weights (NaN/inf"
+                f"{' or beyond float16 range' if self.dtype == np.float16 else ''}); nothing was "
+                "written for this batch: mark them failed and write the others")
+        return data
+
+    def _read(self, name: str, rows: np.ndarray) -> np.ndarray:
+        array = self._arrays[name]
+        out = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
+        for start, stop, pos in _runs(rows):
+            out[pos] = array[start:stop]
+        return out
+
+    def _write(self, name: str, rows: np.ndarray, values: np.ndarray) -> None:
+        array = self._arrays[name]
+        for start, stop, pos in _runs(rows):
+            array[start:stop] = values[pos]
+
+    def _write_weights(self, rows: np.ndarray, data: np.ndarray) -> None:
+        """Write weight rows; a corrupt chunk that the rows fully replace is dropped first."""
+        try:
+            self._write(fmt.WEIGHTS, rows, data)
+        except Exception as err:  # noqa: BLE001 - decoding a corrupt chunk raises assorted types
+            if is_transport_error(err):
+                raise
+            if not self._drop_fully_covered_chunks(rows):
+                raise StorageError(
+                    f"could not update weight chunks of rows {rows.tolist()} at {redact_url(self.url)}: "
+                    f"the existing chunk is unreadable ({type(err).__name__}: {err}); rewrite every row "
+                    "of its batch together") from err
+            self._write(fmt.WEIGHTS, rows, data)
+
+    def _drop_fully_covered_chunks(self, rows: np.ndarray) -> bool:
+        array, r = self._arrays[fmt.WEIGHTS], self.rows_per_chunk
+        chunk_ids = np.unique(rows // r)
+        for c in chunk_ids:
+            if not np.isin(np.arange(c * r, min((c + 1) * r, self.n_rows)), rows).all():
+                return False
+        n_param_chunks = -(-self.n_params // array.chunks[1])
+        store = array.store_path.store
+        for c in chunk_ids:
+            for j in range(n_param_chunks):
+                key = f"{array.path}/{array.metadata.encode_chunk_key((int(c), j))}"
+                zarr.core.sync.sync(store.delete(key))
+        return True
+
+    def _check_read_back(self, rows: np.ndarray, data: np.ndarray, sums: np.ndarray) -> None:
+        back = self._read(fmt.WEIGHTS, rows)
+        stored_sums = self._read("row_checksum", rows)
+        same = (back.view(np.uint8).reshape(len(rows), -1) == data.view(np.uint8).reshape(len(rows), -1)).all(axis=1)
+        same &= stored_sums == sums
+        if not same.all():
+            raise StorageError(
+                f"rows {rows[~same].tolist()} read back different from what was written to "
+                f"{redact_url(self.url)}; they stay pending (retry the batch)")
+
+    def _write_status(self, rows: np.ndarray, code: int, only_if_not: int | None = None) -> None:
+        if only_if_not is not None:
+            rows = rows[self._read("status", rows) != only_if_not]
+        if len(rows):
+            self._write("status", rows, np.full(len(rows), code, np.uint8))
+
+    def _write_failed(self, rows: np.ndarray, reasons: Sequence[str]) -> None:
+        if not len(rows):
+            return
+        text = np.array([r[: fmt.MAX_REASON_CHARS] for r in reasons], dtype=object)
+        with storage_errors(self.url, "mark rows failed", self._options):
+            self._write("failure_reason", rows, text)
+            self._write("status", rows, np.full(len(rows), fmt.FAILED, np.uint8))
+
+
+def _reopen(url: str, options: Mapping[str, Any] | None, read_only: bool) -> WeightStore:
+    return WeightStore.open(url, options, read_only=read_only)
+
+
+def _n_params(layout: Mapping[str, Any]) -> int:
+    try:
+        n = int(layout["n_params"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError("the layout must give its parameter count as 'n_params'") from err
+    if n <= 0:
+        raise InputError(f"the layout has n_params={n}; a weight row needs at least one param")
+    return n
+
+
+def _check_spec(spec: StoreSpec, n_rows: int) -> None:
+    if spec.rows_per_chunk < 1:
+        raise InputError(f"rows_per_chunk must be at least 1, got {spec.rows_per_chunk}")
+    if spec.dtype not in fmt.DTYPES:
+        raise InputError(f"dtype must be one of {fmt.DTYPES}, got {spec.dtype!r}")
+    if n_rows < 0:
+        raise InputError(f"n_rows must be >= 0, got {n_rows}")
+
+
+def _group_exists(url: str, options: Mapping[str, Any] | None) -> bool:
+    try:
+        zarr.open_group(url, mode="r", zarr_format=3, storage_options=options)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+        return False
+    return True
+
+
+def _check_format(group: zarr.Group, url: str) -> None:
+    version = group.attrs.get("w2w_format")
+    if version is None:
+        raise StorageError(f"{redact_url(url)} is a zarr group but not a w2w weight store "
+                           "(no w2w_format attribute)")
+    if int(version) > fmt.FORMAT_VERSION:
+        raise StorageError(f"the store at {redact_url(url)} has format {version}, newer than this "
+                           f"w2w reads ({fmt.FORMAT_VERSION}); upgrade w2w")
+    missing = [n for n in (fmt.WEIGHTS, fmt.ATTRIBUTES, *fmt.ROW_ARRAYS) if n not in group]
+    if missing:
+        raise StorageError(f"the store at {redact_url(url)} lacks arrays {missing}; it is damaged "
+                           "or was not written by w2w")
+
+
+def _create_arrays(group: zarr.Group, spec: StoreSpec, n_rows: int, n_params: int,
+                   attribute_names: list[str]) -> None:
+    r = spec.rows_per_chunk
+    small = [ZstdCodec(level=1), Crc32cCodec()]
+    group.create_array(fmt.WEIGHTS, shape=(n_rows, n_params), dtype=spec.dtype,
+                       chunks=(r, _params_per_chunk(spec, n_params)), fill_value=0,
+                       compressors=compressors_for(spec.codec, np.dtype(spec.dtype).itemsize),
+                       dimension_names=(fmt.IDENTITY, fmt.PARAM))
+    for name, (dtype, fill) in fmt.ROW_ARRAYS.items():
+        group.create_array(name, shape=(n_rows,), dtype=dtype, chunks=(r,), fill_value=fill,
+                           compressors=small if dtype is not str else "auto",
+                           dimension_names=(fmt.IDENTITY,))
+    n_attr = len(attribute_names)
+    group.create_array(fmt.ATTRIBUTES, shape=(n_rows, n_attr), dtype=bool, chunks=(r, max(n_attr, 1)),
+                       fill_value=False, compressors=small, dimension_names=(fmt.IDENTITY, fmt.ATTRIBUTE))
+    names = group.create_array(fmt.ATTRIBUTE_NAMES, shape=(n_attr,), dtype=str, chunks=(max(n_attr, 1),),
+                               dimension_names=(fmt.ATTRIBUTE,))
+    if n_attr:
+        names[:] = np.array(attribute_names, dtype=object)
