@@ -1,0 +1,99 @@
+"""`w2w s3 ...`: a local S3-compatible server for development, and a credentials check.
+
+    export AWS_ACCESS_KEY_ID=w2w AWS_SECRET_ACCESS_KEY=...   # the pair the server accepts
+    w2w s3 serve --dir ./s3-data            # Ctrl-C stops it; data stays in ./s3-data
+    w2w s3 check s3://w2w/weights           # can these credentials reach that bucket?
+
+The secret is read from the environment (or generated into a 0600 env file
+with --new-credentials) and never printed.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import typer
+
+from storage.s3 import ENV_ENDPOINT, ENV_KEY, ENV_SECRET, S3Config, S3Server, storage_options_for
+from w2w_core.errors import W2WError
+
+app = typer.Typer(help="A local S3 server (rclone serve s3) for development and tests.", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Local object storage."""
+
+
+def _write_credentials(path: Path, key: str, secret: str, endpoint: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"export {ENV_ENDPOINT}={endpoint}\nexport {ENV_KEY}={key}\nexport {ENV_SECRET}={secret}\n")
+
+
+def _credentials(new_credentials: Path | None) -> tuple[str, str]:
+    if new_credentials is not None:
+        return f"w2w-{secrets.token_hex(4)}", secrets.token_hex(20)
+    key, secret = os.environ.get(ENV_KEY), os.environ.get(ENV_SECRET)
+    if not key or not secret:
+        typer.echo(
+            f"Set {ENV_KEY} and {ENV_SECRET} first (the server accepts exactly that pair), e.g.\n"
+            f"  export {ENV_KEY}=w2w {ENV_SECRET}=$(python -c 'import secrets; print(secrets.token_hex(20))')\n"
+            "or pass --new-credentials FILE to generate a pair into FILE (mode 0600) and `source FILE`.",
+            err=True)
+        raise typer.Exit(2)
+    return key, secret
+
+
+@app.command()
+def serve(
+    data_dir: Path = typer.Option(Path("s3-data"), "--dir", help="Folder holding the data; each top-level folder is a bucket."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; 127.0.0.1 keeps it off the network."),
+    port: int = typer.Option(9000, help="TCP port to serve on."),
+    bucket: list[str] = typer.Option(["w2w"], help="Bucket(s) to create if missing (repeatable)."),
+    new_credentials: Path | None = typer.Option(None, help="Generate a key pair into this env file (0600) instead of reading AWS_* vars."),
+) -> None:
+    """Serve --dir over S3 in the foreground until Ctrl-C."""
+    key, secret = _credentials(new_credentials)
+    server = S3Server(data_dir, key=key, secret=secret, host=host, port=port, buckets=bucket)
+    try:
+        server.start()
+    except W2WError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"S3 server on {server.endpoint_url} serving {server.root} (buckets: {', '.join(bucket)}); Ctrl-C stops it.")
+    if new_credentials is not None:
+        _write_credentials(new_credentials, key, secret, server.endpoint_url)
+        typer.echo(f"New credentials written to {new_credentials}; in another shell: source {new_credentials}")
+    typer.echo(f"export {ENV_ENDPOINT}={server.endpoint_url}")
+    typer.echo(f"export {ENV_KEY}={key}")
+    typer.echo(f"export {ENV_SECRET}=<{'in ' + str(new_credentials) if new_credentials else 'the secret you set'}>", )
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        typer.echo("stopping the S3 server")
+        server.stop()
+        return
+    typer.echo(f"the S3 server exited with status {code}; its log ends:\n{server.log_tail()}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def check(url: str = typer.Argument(..., help="s3://bucket[/prefix] to try with the AWS_* env vars.")) -> None:
+    """Check that the AWS_* credentials reach URL's bucket (never prints the secret)."""
+    import s3fs
+
+    from storage.boundary import storage_errors
+
+    config = S3Config.from_env()
+    options = storage_options_for(config)
+    try:
+        with storage_errors(url, "list the bucket", options):
+            fs = s3fs.S3FileSystem(**options)
+            fs.ls(url.split("://", 1)[1].split("/", 1)[0])
+    except W2WError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: {config.key or '(default credentials)'} can read {url} at {config.endpoint_url or 'AWS'}")

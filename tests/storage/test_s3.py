@@ -1,0 +1,138 @@
+"""The weight store on a real S3 server (rclone serve s3 on 127.0.0.1)."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import s3fs
+
+from storage.s3 import S3Config, S3Server, free_port, storage_options_for
+from storage.weight_store import StoreSpec, WeightStore
+from tests.storage.test_weight_store import ATTRS, tiny_layout, vectors, write_batch
+from w2w_core.errors import StorageError
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def create(url: str, options: dict | None, n_rows: int = 12) -> WeightStore:
+    spec = StoreSpec(url, rows_per_chunk=4, storage_options=options)
+    return WeightStore.create(spec, tiny_layout(), {"steps": 50}, ATTRS, n_rows)
+
+
+def test_store_round_trip_on_s3(s3_url, s3_storage_options):
+    store = create(s3_url, s3_storage_options)
+    store.assign_identities(range(12), range(100, 112), np.zeros((12, 3), bool))
+    written = {b: write_batch(store, rows, seed=b) for b, rows in enumerate(store.batches()[:2])}
+    store.mark_failed(range(8, 12), "diverged")
+
+    again = WeightStore.open(s3_url, s3_storage_options, expect_layout=tiny_layout())
+    assert again.counts() == {"pending": 0, "done": 8, "failed": 4, "total": 12}
+    for b, rows in enumerate(again.batches()[:2]):
+        np.testing.assert_array_equal(again.read_rows(rows), written[b])
+    assert again.failures()[0] == (8, 108, "diverged")
+    assert again.verify().ok and again.verify().checked == 8
+    again.grow(16)
+    assert WeightStore.open(s3_url, s3_storage_options).rows_to_train(range(16)) == list(range(8, 16))
+
+
+def test_missing_bucket_is_created_and_env_credentials_are_used(s3_env):
+    url = f"s3://fresh-{os.getpid()}-{time.monotonic_ns() % 10**6}/weights"
+    store = create(url, None)  # storage options from AWS_* env vars
+    write_batch(store, range(4))
+    assert WeightStore.open(url).counts()["done"] == 4
+
+
+def test_wrong_secret_gives_a_clear_error(s3_server, s3_url, s3_storage_options):
+    create(s3_url, s3_storage_options)
+    wrong = storage_options_for(dataclasses.replace(s3_server.config, secret="not-the-secret"))
+    with pytest.raises(StorageError, match="S3 refused the credentials.*AWS_SECRET_ACCESS_KEY") as err:
+        WeightStore.open(s3_url, wrong)
+    assert "not-the-secret" not in str(err.value) and s3_server.config.secret not in str(err.value)
+    with pytest.raises(StorageError, match="S3 refused the credentials"):
+        create(s3_url + "-new", wrong)
+
+
+def test_secrets_never_appear_in_reprs_logs_or_the_command_line(s3_server, s3_url, s3_storage_options, caplog):
+    secret = s3_server.config.secret
+    caplog.set_level(logging.DEBUG)
+    store = create(s3_url, s3_storage_options)
+    write_batch(store, range(4))
+    spec = StoreSpec(s3_url, 4, storage_options=s3_storage_options)
+    shown = [repr(s3_server.config), str(s3_server.config), repr(s3_server), repr(store), repr(spec),
+             caplog.text, s3_server.log_tail(1000)]
+    assert s3_server.config.secret == secret and len(caplog.text) > 0
+    assert all(secret not in text for text in shown)
+    assert "***" in repr(s3_server.config)
+    cmdline = Path(f"/proc/{s3_server._proc.pid}/cmdline").read_bytes().decode()
+    assert secret not in cmdline and "serve" in cmdline
+
+
+def test_server_stopped_and_restarted_mid_run(s3_server_factory):
+    server = s3_server_factory()
+    options = storage_options_for(dataclasses.replace(server.config, max_attempts=1))
+    url = "s3://w2w-test/run"
+    store = create(url, options)
+    first = write_batch(store, range(4), seed=0)
+
+    server.stop()
+    with pytest.raises(StorageError, match="could not reach the object store"):
+        write_batch(store, range(4, 8), seed=1)
+    server.start()
+    second = write_batch(store, range(4, 8), seed=1)  # the same store object carries on
+
+    server.kill()  # abrupt this time
+    server.start()
+    reopened = WeightStore.open(url, options)
+    third = write_batch(reopened, range(8, 12), seed=2)
+    assert reopened.counts()["done"] == 12
+    for rows, data in zip(reopened.batches(), (first, second, third)):
+        np.testing.assert_array_equal(reopened.read_rows(rows), data)
+    assert reopened.verify().ok
+
+
+def test_s3_config_from_env_and_storage_options():
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "kid",
+           "AWS_SECRET_ACCESS_KEY": "s3cr3t-value", "AWS_REGION": "eu-west-1"}
+    config = S3Config.from_env(env)
+    assert (config.endpoint_url, config.key, config.secret, config.region) == \
+        ("http://127.0.0.1:9", "kid", "s3cr3t-value", "eu-west-1")
+    assert "s3cr3t-value" not in repr(config) and "s3cr3t-value" not in f"{config}"
+    options = storage_options_for(config)
+    assert options["endpoint_url"] == "http://127.0.0.1:9"
+    assert (options["key"], options["secret"]) == ("kid", "s3cr3t-value")
+
+
+def test_cli_serve_prints_endpoint_not_secret_and_stops_on_ctrl_c(tmp_path):
+    port, secret = free_port(), "cli-secret-value-123"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "cli-key", "AWS_SECRET_ACCESS_KEY": secret}
+    env.pop("AWS_ENDPOINT_URL", None)
+    cmd = [sys.executable, "-c", "from flows.cli_s3 import app; app()", "serve",
+           "--dir", str(tmp_path / "data"), "--port", str(port), "--bucket", "w2w"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("export AWS_SECRET_ACCESS_KEY"):
+                break
+        fs = s3fs.S3FileSystem(key="cli-key", secret=secret, endpoint_url=f"http://127.0.0.1:{port}",
+                               skip_instance_cache=True)
+        fs.pipe("w2w/hello.txt", b"hi")
+        assert (tmp_path / "data" / "w2w" / "hello.txt").read_bytes() == b"hi"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    text = "".join(lines) + out
+    assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in text
+    assert "export AWS_ACCESS_KEY_ID=cli-key" in text
+    assert secret not in text
+    assert proc.returncode == 0
