@@ -1,0 +1,104 @@
+"""Local jobs behind the CLI: fine-tune one identity, generate a grid, the default run.
+
+These are the edges where files are read and written; the science they call
+lives in w2w_core. Every file is written whole or not at all.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from w2w_core import world
+from w2w_core.base_model import BaseModel, load_base_model
+from w2w_core.errors import InputError, LayoutMismatchError
+from w2w_core.finetune import FinetuneConfig, FinetuneResult, finetune_identity
+from w2w_core.generate import generate_images, generate_with_lora
+from w2w_core.images import image_grid, load_image_files
+from w2w_core.lora import export_lora_file
+
+IMAGES_PER_IDENTITY = 10
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as file:
+        file.write(data)
+    os.replace(file.name, path)
+
+
+def write_png(path: Path, picture) -> None:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    write_atomic(path, buffer.getvalue())
+
+
+def identity_images(seed: int | None, files: list[Path] | None, size: int) -> np.ndarray:
+    if seed is not None and files:
+        raise InputError("give either --seed or --image, not both")
+    if seed is not None:
+        return world.render_identity(world.make_identity(seed), IMAGES_PER_IDENTITY, size)
+    if files:
+        return load_image_files(list(files), size)
+    raise InputError("no identity given: pass --seed N (embedded world) or --image FILE (one or more)")
+
+
+def save_finetune(result: FinetuneResult, out: Path) -> dict:
+    """lora.safetensors (diffusers format), theta.npy and layout.json in `out`."""
+    export_lora_file(result.vector, result.layout, out / "lora.safetensors")
+    buffer = io.BytesIO()
+    np.save(buffer, result.vector)
+    write_atomic(out / "theta.npy", buffer.getvalue())
+    write_atomic(out / "layout.json", result.layout.to_json().encode())
+    return {"out": str(out), "n_params": result.layout.n_params, "final_loss": result.final_loss,
+            "steps": result.steps, "seconds": round(result.seconds, 2)}
+
+
+def finetune_one(seed: int | None, files: list[Path] | None, out: Path, model: Path | None,
+                 steps: int, prior_weight: float) -> dict:
+    base = load_base_model(model)
+    images = identity_images(seed, files, base.image_size)
+    result = finetune_identity(base, images, FinetuneConfig(steps=steps, prior_weight=prior_weight))
+    return save_finetune(result, out)
+
+
+def generate_grid(lora: Path | None, prompt: str, out: Path, n: int, seed: int, model: Path | None) -> Path:
+    """Images from the base model, with a diffusers LoRA file loaded the ordinary way if given."""
+    base = load_base_model(model)
+    if lora is not None:
+        load_lora_file(base, lora)
+    images = generate_images(base, prompt, n, seed)
+    write_png(out, image_grid(images, columns=min(n, 8)))
+    return out
+
+
+def load_lora_file(base: BaseModel, lora: Path) -> None:
+    if not Path(lora).is_file():
+        raise InputError(f"LoRA file {lora} does not exist")
+    try:
+        base.pipe.load_lora_weights(str(lora))
+    except (ValueError, KeyError, RuntimeError, OSError) as error:
+        raise LayoutMismatchError(f"LoRA file {lora} does not fit the model {base.model_id}: {error}") from error
+
+
+def run_default(out: Path, n_identities: int, steps: int) -> Path:
+    """Fine-tune held-out identities and show, per row: training images | generated images."""
+    base = load_base_model()
+    rows = []
+    for seed in tqdm(world.heldout_seeds(n_identities), desc="identities"):
+        images = world.render_identity(world.make_identity(seed), IMAGES_PER_IDENTITY, base.image_size)
+        result = finetune_identity(base, images, FinetuneConfig(steps=steps))
+        save_finetune(result, out / f"identity-{seed}")
+        generated = generate_with_lora(base, result.vector, result.layout, world.INSTANCE_PROMPT, 4, seed=seed)
+        rows.append(np.concatenate([images[:4], generated]))
+    rows.append(np.concatenate([np.zeros_like(images[:4]), generate_images(base, world.INSTANCE_PROMPT, 4)]))
+    report = out / "report.png"
+    write_png(report, image_grid(np.concatenate(rows), columns=8))
+    write_atomic(out / "report.json", json.dumps({"identities": n_identities, "steps": steps}).encode())
+    return report

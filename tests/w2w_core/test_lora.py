@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from w2w_core.errors import InputError, LayoutMismatchError
+from w2w_core.generate import applied_lora, generate_images
+from w2w_core.lora import (
+    LoraLayout, LoraSpec, attach_lora, export_lora_file, flatten, import_lora_file, lora_state_dict, unflatten,
+)
+
+
+def test_default_layout_is_rank_one_on_q_and_v_of_self_and_cross_attention(untrained_base):
+    layout = attach_lora(untrained_base.pipe.unet, LoraSpec(), "m", "h")
+    modules = {key.rsplit(".lora_", 1)[0] for key in layout.keys}
+    assert {m.rsplit(".", 2)[-2] for m in modules} == {"attn1", "attn2"}
+    assert {m.rsplit(".", 1)[-1] for m in modules} == {"to_q", "to_v"}
+    assert all(min(shape) == 1 for shape in layout.shapes)
+    assert layout.n_params == sum(int(np.prod(s)) for s in layout.shapes)
+
+
+def test_flatten_unflatten_round_trip_is_exact(untrained_base):
+    layout = attach_lora(untrained_base.pipe.unet, LoraSpec(), "m", "h")
+    vector = np.random.default_rng(1).normal(size=layout.n_params).astype(np.float32)
+    assert np.array_equal(flatten(unflatten(vector, layout), layout), vector)
+
+
+def test_shared_init_gives_identical_starting_vectors(untrained_base):
+    unet = untrained_base.pipe.unet
+
+    def initial_vector(init_seed: int) -> np.ndarray:
+        layout = attach_lora(unet, LoraSpec(init_seed=init_seed), "m", "h")
+        return flatten(lora_state_dict(unet), layout)
+
+    first = initial_vector(3)
+    torch.manual_seed(999)  # the global RNG state must not matter
+    second, other = initial_vector(3), initial_vector(4)
+    assert np.array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
+def test_layout_json_round_trip(untrained_base):
+    layout = attach_lora(untrained_base.pipe.unet, LoraSpec(rank=2, alpha=4.0), "m", "h")
+    assert LoraLayout.from_json(layout.to_json()) == layout
+    assert layout.to_dict()["n_params"] == layout.n_params
+
+
+def test_unknown_target_module_is_named(untrained_base):
+    with pytest.raises(InputError, match="to_zz"):
+        attach_lora(untrained_base.pipe.unet, LoraSpec(target_modules=("to_q", "to_zz")), "m", "h")
+
+
+def test_wrong_vector_length_and_nan_are_refused(untrained_base):
+    layout = attach_lora(untrained_base.pipe.unet, LoraSpec(), "m", "h")
+    with pytest.raises(LayoutMismatchError, match=str(layout.n_params)):
+        unflatten(np.zeros(layout.n_params + 1, np.float32), layout)
+    with pytest.raises(InputError, match="NaN"):
+        unflatten(np.full(layout.n_params, np.nan, np.float32), layout)
+
+
+def test_export_import_round_trip_and_mismatch(untrained_base, tmp_path):
+    layout = attach_lora(untrained_base.pipe.unet, LoraSpec(), "m", "h")
+    vector = np.random.default_rng(2).normal(size=layout.n_params).astype(np.float32)
+    path = export_lora_file(vector, layout, tmp_path / "a.safetensors")
+    assert np.array_equal(import_lora_file(path, layout), vector)
+    rank2 = attach_lora(untrained_base.pipe.unet, LoraSpec(rank=2), "m", "h")
+    with pytest.raises(LayoutMismatchError, match="shape"):
+        import_lora_file(path, rank2)
+    only_q = attach_lora(untrained_base.pipe.unet, LoraSpec(target_modules=("to_q",)), "m", "h")
+    with pytest.raises(LayoutMismatchError, match="unexpected"):
+        import_lora_file(path, only_q)
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="not a readable"):
+        import_lora_file(tmp_path / "bad.safetensors", layout)
+    save_file({"unet.x.lora_A.weight": torch.zeros(1, 2)}, tmp_path / "alien.safetensors")
+    with pytest.raises(LayoutMismatchError, match="missing"):
+        import_lora_file(tmp_path / "alien.safetensors", layout)
+
+
+def test_exported_file_loads_in_diffusers_and_gives_the_same_images(untrained_base, tmp_path):
+    base = untrained_base
+    layout = attach_lora(base.pipe.unet, LoraSpec(), base.model_id, base.model_hash)
+    base.pipe.unet.delete_adapters("w2w")
+    vector = np.random.default_rng(3).normal(scale=0.5, size=layout.n_params).astype(np.float32)
+    plain = generate_images(base, "a photo of sks person", 2, seed=5, steps=4)
+    with applied_lora(base, vector, layout):
+        in_memory = generate_images(base, "a photo of sks person", 2, seed=5, steps=4)
+    base.pipe.load_lora_weights(str(export_lora_file(vector, layout, tmp_path / "l.safetensors")))
+    from_file = generate_images(base, "a photo of sks person", 2, seed=5, steps=4)
+    base.pipe.unload_lora_weights()
+    assert np.array_equal(in_memory, from_file)
+    assert np.abs(in_memory.astype(int) - plain).max() > 10  # the adapter did change the images
+    assert np.array_equal(generate_images(base, "a photo of sks person", 2, seed=5, steps=4), plain)
+
+
+def test_lora_from_another_base_model_is_refused(untrained_base):
+    layout = attach_lora(untrained_base.pipe.unet, LoraSpec(), "other/model", "ffff")
+    untrained_base.pipe.unet.delete_adapters("w2w")
+    with pytest.raises(LayoutMismatchError, match="other/model"):
+        with applied_lora(untrained_base, np.zeros(layout.n_params, np.float32), layout):
+            pass
