@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from w2w_core import world
+from w2w_core.errors import InputError, TrainingDivergedError
+from w2w_core.finetune import FinetuneConfig, finetune_identity
+from w2w_core.generate import generate_images
+
+IMAGES = world.render_identity(world.make_identity(world.train_seeds(1)[0]), 10, 32)
+
+
+def test_same_config_gives_the_same_vector(untrained_base):
+    config = FinetuneConfig(steps=5)
+    first = finetune_identity(untrained_base, IMAGES, config, progress=False)
+    second = finetune_identity(untrained_base, IMAGES, config, progress=False)
+    other_seed = finetune_identity(untrained_base, IMAGES, FinetuneConfig(steps=5, seed=1), progress=False)
+    assert np.array_equal(first.vector, second.vector)
+    assert not np.array_equal(first.vector, other_seed.vector)
+    assert first.vector.shape == (first.layout.n_params,) and np.isfinite(first.final_loss)
+
+
+def test_pipeline_is_left_as_it_was(untrained_base):
+    before = generate_images(untrained_base, world.INSTANCE_PROMPT, 1, steps=3)
+    finetune_identity(untrained_base, IMAGES, FinetuneConfig(steps=3), progress=False)
+    assert not getattr(untrained_base.pipe.unet, "peft_config", {})
+    assert np.array_equal(generate_images(untrained_base, world.INSTANCE_PROMPT, 1, steps=3), before)
+
+
+def test_prior_preservation_changes_the_result(untrained_base):
+    plain = finetune_identity(untrained_base, IMAGES, FinetuneConfig(steps=4), progress=False)
+    prior = finetune_identity(untrained_base, IMAGES, FinetuneConfig(steps=4, prior_weight=1.0, n_class_images=4), progress=False)
+    assert not np.array_equal(plain.vector, prior.vector)
+
+
+def test_divergence_raises_and_leaves_no_adapter(untrained_base):
+    with pytest.raises(TrainingDivergedError, match="learning_rate"):
+        finetune_identity(untrained_base, IMAGES, FinetuneConfig(steps=50, learning_rate=1e20), progress=False)
+    assert not getattr(untrained_base.pipe.unet, "peft_config", {})
+
+
+@pytest.mark.parametrize("images", [np.zeros((0, 32, 32, 3), np.uint8), np.zeros((4, 32, 32), np.uint8)])
+def test_identity_without_usable_images_is_refused(untrained_base, images):
+    with pytest.raises(InputError, match="identity images"):
+        finetune_identity(untrained_base, images, FinetuneConfig(steps=1), progress=False)
