@@ -70,7 +70,15 @@ def storage_options_for(config: S3Config) -> dict[str, Any]:
     """fsspec/s3fs storage options for `config` (pass to zarr, xarray or s3fs)."""
     options: dict[str, Any] = {
         "client_kwargs": {"region_name": config.region},
-        "config_kwargs": {"retries": {"max_attempts": config.max_attempts, "mode": "standard"}},
+        "config_kwargs": {
+            "retries": {"max_attempts": config.max_attempts, "mode": "standard"},
+            # S3-compatible servers (rclone serve s3 among them) send the whole object's
+            # checksum with ranged GETs, which s3fs uses for objects over its block size;
+            # botocore would then reject good data. The store checks its own bytes
+            # (CRC32C per chunk, CRC32 per row), so only the checksums S3 requires are used.
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+        },
     }
     if config.endpoint_url:
         options["endpoint_url"] = config.endpoint_url

@@ -15,7 +15,8 @@ whose data is unreadable, non-finite or changed.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -287,12 +288,14 @@ class WeightStore:
         sums = row_checksums(data)
         with storage_errors(self.url, "write rows", self._options):
             self._write_status(rows, fmt.PENDING, only_if_not=fmt.PENDING)
-            self._write_weights(rows, data)
-            self._write("row_checksum", rows, sums)
-            self._write("final_loss", rows, losses)
-            self._write("training_seed", rows, seeds)
-            self._write("config_hash", rows, np.array([config_hash] * len(rows), dtype=object))
-            self._write("failure_reason", rows, np.array([""] * len(rows), dtype=object))
+            _all_done([  # independent objects: written concurrently, all finished before status
+                lambda: self._write_weights(rows, data),
+                lambda: self._write("row_checksum", rows, sums),
+                lambda: self._write("final_loss", rows, losses),
+                lambda: self._write("training_seed", rows, seeds),
+                lambda: self._write("config_hash", rows, np.array([config_hash] * len(rows), dtype=object)),
+                lambda: self._write("failure_reason", rows, np.array([""] * len(rows), dtype=object)),
+            ])
             self._check_read_back(rows, data, sums)
             self._write("status", rows, np.full(len(rows), fmt.DONE, np.uint8))
 
@@ -427,8 +430,8 @@ class WeightStore:
         return True
 
     def _check_read_back(self, rows: np.ndarray, data: np.ndarray, sums: np.ndarray) -> None:
-        back = self._read(fmt.WEIGHTS, rows)
-        stored_sums = self._read("row_checksum", rows)
+        back, stored_sums = _all_done([lambda: self._read(fmt.WEIGHTS, rows),
+                                       lambda: self._read("row_checksum", rows)])
         same = (back.view(np.uint8).reshape(len(rows), -1) == data.view(np.uint8).reshape(len(rows), -1)).all(axis=1)
         same &= stored_sums == sums
         if not same.all():
@@ -449,6 +452,13 @@ class WeightStore:
         with storage_errors(self.url, "mark rows failed", self._options):
             self._write("failure_reason", rows, text)
             self._write("status", rows, np.full(len(rows), fmt.FAILED, np.uint8))
+
+
+def _all_done(jobs: list[Callable[[], Any]]) -> list[Any]:
+    """Run store calls concurrently (each is I/O bound); wait for all; raise the first error."""
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        futures = [pool.submit(job) for job in jobs]
+    return [f.result() for f in futures]
 
 
 def _reopen(url: str, options: Mapping[str, Any] | None, read_only: bool) -> WeightStore:
