@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+
+from w2w_core.errors import InputError
+from w2w_core.evaluate import attribute_accuracy, fidelity_percentiles, identity_centroids, rank_percentile
+
+
+def test_rank_percentile_extremes_and_chance():
+    gallery = np.eye(5)
+    assert rank_percentile(gallery[2], gallery, 2) == 1.0
+    assert rank_percentile(gallery[2], gallery, 0) == 0.0
+    rng = np.random.default_rng(0)
+    random = [rank_percentile(rng.normal(size=5), gallery, 0) for _ in range(2000)]
+    assert 0.45 < np.mean(random) < 0.55
+
+
+def test_centroids_are_unit_means_per_identity():
+    embeddings = np.array([[1, 0], [1, 0], [0, 2], [0, 4]], float)
+    np.testing.assert_allclose(identity_centroids(embeddings, 2), [[1, 0], [0, 1]])
+    with pytest.raises(InputError):
+        identity_centroids(embeddings, 3)
+
+
+def test_fidelity_of_perfect_and_shuffled_generations():
+    references = np.eye(4)
+    assert fidelity_percentiles(references, references).tolist() == [1.0] * 4
+    assert fidelity_percentiles(references[[1, 0, 3, 2]], references).tolist() == [0.0] * 4
+
+
+def test_attribute_accuracy_respects_mask():
+    prompted = np.array([[1, 0], [1, 1]], bool)
+    predicted = np.array([[1, 1], [0, 1]], bool)
+    np.testing.assert_allclose(attribute_accuracy(predicted, prompted), [0.5, 0.5])
+    mask = np.array([[1, 0], [0, 0]], bool)
+    accuracy = attribute_accuracy(predicted, prompted, mask)
+    assert accuracy[0] == 1.0 and np.isnan(accuracy[1])

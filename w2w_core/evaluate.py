@@ -1,0 +1,43 @@
+"""Evaluation with ground truth: identity fidelity and attribute accuracy, from probe outputs.
+
+The probe stands in for the paper's FaceNet identity score and CLIP attribute
+checks (Sec. 4); these functions only compare arrays, so they are exact and cheap.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from w2w_core.errors import InputError
+
+
+def identity_centroids(embeddings: np.ndarray, n_identities: int) -> np.ndarray:
+    """[n_identities * m, E] embeddings grouped per identity -> unit mean embedding per identity."""
+    if len(embeddings) % n_identities:
+        raise InputError(f"{len(embeddings)} embeddings do not split evenly into {n_identities} identities")
+    means = embeddings.reshape(n_identities, -1, embeddings.shape[-1]).mean(1)
+    return means / np.linalg.norm(means, axis=1, keepdims=True)
+
+
+def rank_percentile(query: np.ndarray, gallery: np.ndarray, own: int) -> float:
+    """Share of the other identities in `gallery` that are farther from `query` than identity `own`.
+
+    1.0: the query is closer to its own identity than to every other one; 0.5: chance.
+    """
+    similarity = gallery @ query
+    others = np.delete(similarity, own)
+    return float(np.mean(others < similarity[own]))
+
+
+def fidelity_percentiles(generated: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """Per identity i: rank_percentile of its generated images' centroid against all reference centroids."""
+    if generated.shape != references.shape:
+        raise InputError(f"generated centroids {generated.shape} and references {references.shape} differ")
+    return np.array([rank_percentile(generated[i], references, i) for i in range(len(generated))])
+
+
+def attribute_accuracy(predicted: np.ndarray, prompted: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Per attribute: how often the prediction equals what the prompt asked for (where mask is set)."""
+    mask = np.ones_like(prompted, bool) if mask is None else mask
+    hits = (predicted == prompted) & mask
+    counts = mask.sum(0)
+    return np.where(counts > 0, hits.sum(0) / np.maximum(counts, 1), np.nan)
