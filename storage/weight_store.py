@@ -76,10 +76,11 @@ class WeightStore:
     """An open weight store. Create with `create`, `open` or `open_or_create`."""
 
     def __init__(self, group: zarr.Group, url: str, storage_options: Mapping[str, Any] | None,
-                 read_only: bool) -> None:
+                 read_only: bool, given_options: Mapping[str, Any] | None = None) -> None:
         self._group = group
         self.url = url
-        self._options = storage_options
+        self._options = storage_options  # as used (from the AWS env vars when none were given)
+        self._given_options = given_options  # as the caller gave them: what a pickle carries
         self.read_only = read_only
         self._arrays = {name: group[name] for name in (fmt.WEIGHTS, fmt.ATTRIBUTES, *fmt.ROW_ARRAYS)}
 
@@ -104,7 +105,7 @@ class WeightStore:
                 "dtype": spec.dtype, "codec": spec.codec,
             })
             _create_arrays(group, spec, n_rows, n_params, list(attribute_names))
-        return cls(group, spec.url, options, read_only=False)
+        return cls(group, spec.url, options, read_only=False, given_options=spec.storage_options)
 
     @classmethod
     def open(cls, url: str, storage_options: Mapping[str, Any] | None = None,
@@ -119,7 +120,7 @@ class WeightStore:
                 raise StorageError(f"no weight store at {redact_url(url)}: create it first "
                                    "(WeightStore.create / open_or_create)") from err
             _check_format(group, url)
-            store = cls(group, url, options, read_only)
+            store = cls(group, url, options, read_only, given_options=storage_options)
         if expect_layout is not None:
             store.check_layout(expect_layout)
         return store
@@ -133,7 +134,7 @@ class WeightStore:
             exists = _group_exists(spec.url, options)
         if not exists:
             return cls.create(spec, layout, train_config, attribute_names, n_rows)
-        store = cls.open(spec.url, options, expect_layout=layout)
+        store = cls.open(spec.url, spec.storage_options, expect_layout=layout)
         store._check_matches(spec, train_config, attribute_names)
         if n_rows > store.n_rows:
             store.grow(n_rows)
@@ -205,8 +206,12 @@ class WeightStore:
                 f"rows_per_chunk={self.rows_per_chunk}, dtype={self.dtype})")
 
     def __reduce__(self) -> tuple:
-        """Pickles as (url, options) and reopens on the other side (Dask/Prefect workers)."""
-        return (_reopen, (self.url, self._options, self.read_only))
+        """Pickles as (url, options given) and reopens on the other side (Dask/Prefect workers).
+
+        Credentials that came from the AWS env vars are not pickled: the worker
+        reads its own environment.
+        """
+        return (_reopen, (self.url, self._given_options, self.read_only))
 
     # ---- growing and labelling ----------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -49,6 +50,9 @@ def test_missing_bucket_is_created_and_env_credentials_are_used(s3_env):
     store = create(url, None)  # storage options from AWS_* env vars
     write_batch(store, range(4))
     assert WeightStore.open(url).counts()["done"] == 4
+    pickled = pickle.dumps(store)  # what a Dask/Prefect worker receives: no secret inside
+    assert s3_env["AWS_SECRET_ACCESS_KEY"].encode() not in pickled
+    assert pickle.loads(pickled).counts()["done"] == 4  # the worker's own env supplies it
 
 
 def test_wrong_secret_gives_a_clear_error(s3_server, s3_url, s3_storage_options):

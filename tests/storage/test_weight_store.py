@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+import signal
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from storage.weight_store import StoreSpec, WeightStore, batches
 from w2w_core.errors import InputError, LayoutMismatchError, StorageError
 
 ATTRS = ["male", "glasses", "beard"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def tiny_layout(n_params: int = 24, base_model_hash: str = "h-tiny") -> dict:
@@ -241,3 +245,44 @@ def test_read_only_store_refuses_writes(tmp_path):
     store = WeightStore.open(str(tmp_path / "s.zarr"), read_only=True)
     with pytest.raises(InputError, match="read-only"):
         write_batch(store, range(4))
+
+
+WRITER = """
+import sys
+from storage.weight_store import WeightStore
+from tests.storage.test_weight_store import vectors
+store = WeightStore.open(sys.argv[1])
+for b, rows in enumerate(store.batches()):
+    print(f"batch {b}", flush=True)
+    store.write_rows(rows, vectors(len(rows), store.n_params, b), [0.0] * len(rows), [b] * len(rows), "cfg")
+print("finished", flush=True)
+"""
+
+
+def test_kill_9_mid_run_leaves_whole_batches_and_a_rerun_completes_the_rest(tmp_path):
+    n_params = 400_000  # 6.4 MB per batch: the kill lands while a batch is being written
+    store = WeightStore.create(StoreSpec(str(tmp_path / "s.zarr"), 4), tiny_layout(n_params), {}, ATTRS, 64)
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, store.url], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.strip() == "batch 4":
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+
+    done = set(store.done_rows().tolist())
+    finished = [b for b, rows in enumerate(store.batches()) if set(rows) <= done]
+    assert done == {r for b in finished for r in store.batches()[b]}  # whole batches only
+    assert finished == list(range(len(finished))) and len(finished) >= 4
+    assert store.verify().ok
+    first_chunk = tmp_path / "s.zarr" / "weights" / "c" / "0" / "0"
+    stamp = first_chunk.stat().st_mtime_ns
+
+    todo = store.rows_to_train(range(64))
+    assert todo == list(range(4 * len(finished), 64))
+    for b, rows in enumerate(store.batches()):
+        if rows.start in todo:
+            store.write_rows(rows, vectors(4, n_params, b), [0.0] * 4, [b] * 4, "cfg")
+    assert store.counts()["done"] == 64 and store.verify().ok
+    assert first_chunk.stat().st_mtime_ns == stamp  # finished batches were not written again
+    for b in (0, len(finished), 15):
+        np.testing.assert_array_equal(store.read_rows(store.batches()[b]), vectors(4, n_params, b))
