@@ -6,10 +6,16 @@ on these names, so they change only with `FORMAT_VERSION`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from w2w_core.errors import InputError
+import numpy as np
+import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
+
+from storage.boundary import redact_url
+from storage.codecs import compressors_for
+from w2w_core.errors import InputError, StorageError
 
 FORMAT_VERSION = 1
 
@@ -34,6 +40,7 @@ WEIGHTS, ATTRIBUTES, ATTRIBUTE_NAMES = "weights", "attributes", "attribute"
 SPACE_GROUP = "space"  # sibling group written by storage/space_store.py; never touched here
 
 MAX_REASON_CHARS = 2000
+TARGET_CHUNK_BYTES = 8 * 2**20  # automatic params_per_chunk aims at weight chunks of about this size
 DTYPES = ("float32", "float16")
 
 
@@ -70,3 +77,47 @@ def mapping_differences(stored: Mapping[str, Any], expected: Mapping[str, Any]) 
         elif stored[name] != expected[name]:
             lines.append(_field_difference(name, stored[name], expected[name]))
     return lines
+
+
+def params_per_chunk(n_params: int, rows_per_chunk: int, dtype: str, wanted: int | None) -> int:
+    """Columns per weight chunk: `wanted`, or whole rows up to about TARGET_CHUNK_BYTES."""
+    if wanted is not None:
+        return max(1, min(wanted, n_params))
+    per_row = TARGET_CHUNK_BYTES // (rows_per_chunk * np.dtype(dtype).itemsize)
+    return max(1, min(n_params, per_row))
+
+
+def create_arrays(group: zarr.Group, n_rows: int, n_params: int, rows_per_chunk: int,
+                  wanted_params_per_chunk: int | None, dtype: str, codec: str,
+                  attribute_names: Sequence[str]) -> None:
+    """Every array of a new store, row-chunked by `rows_per_chunk`, with xarray dimension names."""
+    r, small = rows_per_chunk, [ZstdCodec(level=1), Crc32cCodec()]
+    group.create_array(WEIGHTS, shape=(n_rows, n_params), dtype=dtype, fill_value=0,
+                       chunks=(r, params_per_chunk(n_params, r, dtype, wanted_params_per_chunk)),
+                       compressors=compressors_for(codec, np.dtype(dtype).itemsize),
+                       dimension_names=(IDENTITY, PARAM))
+    for name, (kind, fill) in ROW_ARRAYS.items():
+        group.create_array(name, shape=(n_rows,), dtype=kind, chunks=(r,), fill_value=fill,
+                           compressors=small if kind is not str else "auto", dimension_names=(IDENTITY,))
+    n_attr = len(attribute_names)
+    group.create_array(ATTRIBUTES, shape=(n_rows, n_attr), dtype=bool, chunks=(r, max(n_attr, 1)),
+                       fill_value=False, compressors=small, dimension_names=(IDENTITY, ATTRIBUTE))
+    names = group.create_array(ATTRIBUTE_NAMES, shape=(n_attr,), dtype=str, chunks=(max(n_attr, 1),),
+                               dimension_names=(ATTRIBUTE,))
+    if n_attr:
+        names[:] = np.array(list(attribute_names), dtype=object)
+
+
+def check_format(group: zarr.Group, url: str) -> None:
+    """Raise StorageError unless `group` is a weight store this code can read."""
+    version = group.attrs.get("w2w_format")
+    if version is None:
+        raise StorageError(f"{redact_url(url)} is a zarr group but not a w2w weight store (no "
+                           "w2w_format attribute; if a create was interrupted, delete it and create again)")
+    if int(version) > FORMAT_VERSION:
+        raise StorageError(f"the store at {redact_url(url)} has format {version}, newer than this "
+                           f"w2w reads ({FORMAT_VERSION}); upgrade w2w")
+    missing = [n for n in (WEIGHTS, ATTRIBUTES, *ROW_ARRAYS) if n not in group]
+    if missing:
+        raise StorageError(f"the store at {redact_url(url)} lacks arrays {missing}; it is damaged "
+                           "or was not written by w2w")

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import zarr
-from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from storage import format as fmt
 from storage.boundary import is_s3, is_transport_error, redact_url, storage_errors
@@ -30,9 +29,6 @@ from storage.codecs import DEFAULT_CODEC, compressors_for
 from storage.s3 import ensure_bucket, resolve_storage_options
 from storage.verify import VerifyReport, verify_rows
 from w2w_core.errors import InputError, LayoutMismatchError, StorageError
-
-TARGET_CHUNK_BYTES = 8 * 2**20  # auto params_per_chunk aims at chunks of about this size
-
 
 @dataclass(frozen=True)
 class StoreSpec:
@@ -57,13 +53,6 @@ def _runs(rows: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
     srt = rows[order]
     cuts = np.flatnonzero(np.diff(srt) != 1) + 1
     return [(int(r[0]), int(r[-1]) + 1, p) for r, p in zip(np.split(srt, cuts), np.split(order, cuts))]
-
-
-def _params_per_chunk(spec: StoreSpec, n_params: int) -> int:
-    if spec.params_per_chunk is not None:
-        return max(1, min(spec.params_per_chunk, n_params))
-    per_row = TARGET_CHUNK_BYTES // (spec.rows_per_chunk * np.dtype(spec.dtype).itemsize)
-    return max(1, min(n_params, per_row))
 
 
 def row_checksums(block: np.ndarray) -> np.ndarray:
@@ -92,19 +81,20 @@ class WeightStore:
         """A new, empty store of `n_rows` pending rows. Fails if one exists at `spec.url`."""
         _check_spec(spec, n_rows)
         layout = fmt.as_json(layout, "layout")
+        train_config = fmt.as_json(train_config, "train_config")
         n_params = _n_params(layout)
         options = resolve_storage_options(spec.url, spec.storage_options)
         if is_s3(spec.url):
             ensure_bucket(spec.url, options)
         with storage_errors(spec.url, "create the weight store", options):
             group = zarr.open_group(spec.url, mode="w-", zarr_format=3, storage_options=options)
-            group.attrs.update({
-                "w2w_format": fmt.FORMAT_VERSION, "layout": layout,
-                "train_config": fmt.as_json(train_config, "train_config"),
+            fmt.create_arrays(group, n_rows, n_params, spec.rows_per_chunk, spec.params_per_chunk,
+                              spec.dtype, spec.codec, list(attribute_names))
+            group.attrs.update({  # last: a create cut short leaves no w2w_format, so never opens as a store
+                "w2w_format": fmt.FORMAT_VERSION, "layout": layout, "train_config": train_config,
                 "attribute_names": list(attribute_names), "rows_per_chunk": spec.rows_per_chunk,
                 "dtype": spec.dtype, "codec": spec.codec,
             })
-            _create_arrays(group, spec, n_rows, n_params, list(attribute_names))
         return cls(group, spec.url, options, read_only=False, given_options=spec.storage_options)
 
     @classmethod
@@ -119,7 +109,7 @@ class WeightStore:
             except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:
                 raise StorageError(f"no weight store at {redact_url(url)}: create it first "
                                    "(WeightStore.create / open_or_create)") from err
-            _check_format(group, url)
+            fmt.check_format(group, url)
             store = cls(group, url, options, read_only, given_options=storage_options)
         if expect_layout is not None:
             store.check_layout(expect_layout)
@@ -240,26 +230,26 @@ class WeightStore:
         self._writable()
         rows = self._rows(rows)
         seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
-        attributes = np.asarray(attributes, dtype=bool).reshape(len(rows), -1) if len(rows) else \
-            np.zeros((0, len(self.attribute_names)), bool)
-        if len(seeds) != len(rows) or attributes.shape[1] != len(self.attribute_names):
-            raise InputError(f"assign_identities needs one seed and {len(self.attribute_names)} "
-                             f"attributes per row: got {len(rows)} rows, {len(seeds)} seeds, "
-                             f"attributes of shape {attributes.shape}")
-        status, stored = self.status(rows), self._read("identity_seed", rows)
-        clash = (status == fmt.DONE) & (stored != seeds)
-        if clash.any():
-            i = int(np.flatnonzero(clash)[0])
-            raise InputError(f"row {rows[i]} is done as identity seed {stored[i]}; refusing to relabel "
-                             f"it as {seeds[i]} (the dataset already has a model for it)")
+        attributes = np.asarray(attributes, dtype=bool)
+        want = (len(rows), len(self.attribute_names))
+        if len(seeds) != len(rows) or attributes.shape != want:
+            raise InputError(f"assign_identities needs one seed and {want[1]} attributes per row: got "
+                             f"{len(rows)} rows, {len(seeds)} seeds, attributes of shape {attributes.shape}")
         with storage_errors(self.url, "write identity seeds", self._options):
+            status, stored = self._read("status", rows), self._read("identity_seed", rows)
+            clash = (status == fmt.DONE) & (stored != seeds)
+            if clash.any():
+                i = int(np.flatnonzero(clash)[0])
+                raise InputError(f"row {rows[i]} is done as identity seed {stored[i]}; refusing to "
+                                 f"relabel it as {seeds[i]} (the dataset already has a model for it)")
             self._write("identity_seed", rows, seeds)
             self._write(fmt.ATTRIBUTES, rows, attributes)
 
     def identities(self, rows: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """(identity seeds, attribute labels) of `rows`; seed -1 means not assigned yet."""
         rows = self._rows(rows)
-        return self._read("identity_seed", rows), self._read(fmt.ATTRIBUTES, rows)
+        with storage_errors(self.url, "read identities", self._options):
+            return self._read("identity_seed", rows), self._read(fmt.ATTRIBUTES, rows)
 
     # ---- the batch task's calls --------------------------------------------------
 
@@ -487,6 +477,7 @@ def _check_spec(spec: StoreSpec, n_rows: int) -> None:
         raise InputError(f"dtype must be one of {fmt.DTYPES}, got {spec.dtype!r}")
     if n_rows < 0:
         raise InputError(f"n_rows must be >= 0, got {n_rows}")
+    compressors_for(spec.codec, 4)  # an unknown codec fails here, before anything is written
 
 
 def _group_exists(url: str, options: Mapping[str, Any] | None) -> bool:
@@ -495,38 +486,3 @@ def _group_exists(url: str, options: Mapping[str, Any] | None) -> bool:
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         return False
     return True
-
-
-def _check_format(group: zarr.Group, url: str) -> None:
-    version = group.attrs.get("w2w_format")
-    if version is None:
-        raise StorageError(f"{redact_url(url)} is a zarr group but not a w2w weight store "
-                           "(no w2w_format attribute)")
-    if int(version) > fmt.FORMAT_VERSION:
-        raise StorageError(f"the store at {redact_url(url)} has format {version}, newer than this "
-                           f"w2w reads ({fmt.FORMAT_VERSION}); upgrade w2w")
-    missing = [n for n in (fmt.WEIGHTS, fmt.ATTRIBUTES, *fmt.ROW_ARRAYS) if n not in group]
-    if missing:
-        raise StorageError(f"the store at {redact_url(url)} lacks arrays {missing}; it is damaged "
-                           "or was not written by w2w")
-
-
-def _create_arrays(group: zarr.Group, spec: StoreSpec, n_rows: int, n_params: int,
-                   attribute_names: list[str]) -> None:
-    r = spec.rows_per_chunk
-    small = [ZstdCodec(level=1), Crc32cCodec()]
-    group.create_array(fmt.WEIGHTS, shape=(n_rows, n_params), dtype=spec.dtype,
-                       chunks=(r, _params_per_chunk(spec, n_params)), fill_value=0,
-                       compressors=compressors_for(spec.codec, np.dtype(spec.dtype).itemsize),
-                       dimension_names=(fmt.IDENTITY, fmt.PARAM))
-    for name, (dtype, fill) in fmt.ROW_ARRAYS.items():
-        group.create_array(name, shape=(n_rows,), dtype=dtype, chunks=(r,), fill_value=fill,
-                           compressors=small if dtype is not str else "auto",
-                           dimension_names=(fmt.IDENTITY,))
-    n_attr = len(attribute_names)
-    group.create_array(fmt.ATTRIBUTES, shape=(n_rows, n_attr), dtype=bool, chunks=(r, max(n_attr, 1)),
-                       fill_value=False, compressors=small, dimension_names=(fmt.IDENTITY, fmt.ATTRIBUTE))
-    names = group.create_array(fmt.ATTRIBUTE_NAMES, shape=(n_attr,), dtype=str, chunks=(max(n_attr, 1),),
-                               dimension_names=(fmt.ATTRIBUTE,))
-    if n_attr:
-        names[:] = np.array(attribute_names, dtype=object)

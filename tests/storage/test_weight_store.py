@@ -286,3 +286,12 @@ def test_kill_9_mid_run_leaves_whole_batches_and_a_rerun_completes_the_rest(tmp_
     assert first_chunk.stat().st_mtime_ns == stamp  # finished batches were not written again
     for b in (0, len(finished), 15):
         np.testing.assert_array_equal(store.read_rows(store.batches()[b]), vectors(4, n_params, b))
+
+
+def test_bad_spec_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(InputError, match="unknown store codec 'lzma'"):
+        make_store(tmp_path / "s.zarr", codec="lzma")
+    with pytest.raises(InputError, match="dtype must be one of"):
+        make_store(tmp_path / "s.zarr", dtype="float64")
+    assert not (tmp_path / "s.zarr").exists()
+    make_store(tmp_path / "s.zarr")  # the URL is still free
