@@ -30,6 +30,7 @@ from storage.s3 import ensure_bucket, resolve_storage_options
 from storage.verify import VerifyReport, verify_rows
 from w2w_core.errors import InputError, LayoutMismatchError, StorageError
 
+
 @dataclass(frozen=True)
 class StoreSpec:
     """How to create a weight store."""

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import s3fs
 
-from storage.s3 import S3Config, S3Server, free_port, storage_options_for
+from storage.s3 import S3Config, free_port, storage_options_for
 from storage.weight_store import StoreSpec, WeightStore
-from tests.storage.test_weight_store import ATTRS, tiny_layout, vectors, write_batch
+from tests.storage.test_weight_store import ATTRS, tiny_layout, write_batch
 from w2w_core.errors import StorageError
 
 pytestmark = pytest.mark.integration
