@@ -42,13 +42,13 @@ def colours_and_geometry(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     hair = hair * (1 - grey) + _GREY_HAIR * grey
     lips = skin * np.array([0.80, 0.55, 0.55], np.float32)
     lips += (_LIPSTICK - lips) * flat["lipstick"][:, None]
-    a = 0.385 + 0.035 * f["face_width"] + 0.13 * np.maximum(f["weight"] - 0.3, 0)
+    a = 0.385 + 0.035 * f["face_width"] + 0.16 * np.maximum(f["weight"] - 0.3, 0)
     b = 0.50 + 0.035 * f["face_length"] + 0.03 * f["weight"]
     cy = np.float32(-0.10)
     ey = cy + 0.07 + 0.025 * f["eye_height"]
     ex = 0.165 + 0.022 * f["eye_spacing"] + 0.15 * (a - 0.42)
     my = ey + 0.27 + 0.025 * f["nose_length"]
-    mw = 0.10 + 0.018 * f["mouth_width"] + 0.025 * np.maximum(f["smile"], 0)
+    mw = 0.115 + 0.018 * f["mouth_width"] + 0.05 * np.maximum(f["smile"], 0)
     return {
         "skin": np.clip(skin, 0, 1).astype(np.float32), "hair": np.clip(hair, 0, 1).astype(np.float32),
         "eye": _ramp(flat["eye_hue"], _EYES), "lips": np.clip(lips, 0, 1).astype(np.float32),
@@ -83,14 +83,19 @@ def draw_head(c: Canvas, X, Y, px, f, g, shade: bool) -> np.ndarray:
         skin = skin * (1.0 - 0.16 * np.clip(q, 0, 1) ** 3)[..., None]
     c.paint(face, skin)
     cheeks = sum(ellipse(X, Y, s * 0.55 * a, g["ey"] + 0.14, 0.09, 0.06, px) for s in (-1, 1))
-    c.paint(cheeks, np.array([[0.85, 0.35, 0.35]], np.float32).repeat(len(a), 0), 0.12 + 0.25 * f["weight"])
-    old = np.clip((f["age"] - 45.0) / 30.0, 0, 1)
-    for k in (0, 1):  # forehead lines and nose-to-mouth folds with age
-        c.paint(band(X, Y, cy - 0.27 * b + 0.06 * k, 0.008, -0.45 * a, 0.45 * a, px), g["skin"] * 0.7, 0.6 * old)
+    chub = np.clip((f["weight"] - 0.5) / 0.15, 0, 1)   # ramps in around the chubby threshold
+    c.paint(cheeks, np.array([[0.85, 0.35, 0.35]], np.float32).repeat(len(a), 0), 0.1 + 0.3 * chub)
+    chin_y = cy + 0.8 * b + 0.9 * X ** 2                 # double chin
+    c.paint(band(X, Y, chin_y, 0.012, -0.35 * a, 0.35 * a, px), g["skin"] * 0.72, 0.7 * chub)
+    forehead = np.clip((f["age"] - 40.0) / 25.0, 0, 1)
+    for k in (0, 1):  # forehead lines from 40, nose-to-mouth folds from the mid thirties
+        c.paint(band(X, Y, cy - 0.27 * b + 0.06 * k, 0.008, -0.45 * a, 0.45 * a, px), g["skin"] * 0.7,
+                0.6 * forehead)
+    folds = np.clip((f["age"] - 30.0) / 15.0, 0, 1)
     for s in (-1, 1):
         fold = g["my"] - 0.1 + 0.9 * (s * X - g["mw"] * 0.9) ** 2
-        c.paint(band(X, Y, fold, 0.008, *_span(s, g["mw"] + 0.02, g["mw"] + 0.09), px),
-                g["skin"] * 0.72, 0.6 * old)
+        c.paint(band(X, Y, fold, 0.01, *_span(s, g["mw"] + 0.02, g["mw"] + 0.09), px),
+                g["skin"] * 0.7, 0.7 * folds)
     return face
 
 
@@ -136,10 +141,10 @@ def draw_mouth(c: Canvas, X, Y, px, f, g) -> np.ndarray:
     """Lips along a smile curve, opened with teeth for a broad smile; returns the lip mask."""
     my, mw = g["my"], g["mw"]
     smile = f["smile"]
-    curve = my - 0.055 * smile * (X / mw) ** 2 + 0.018 * smile
-    lip_t = 0.017 + 0.006 * f["lip_thickness"]
+    curve = my - 0.07 * smile * (X / mw) ** 2 + 0.02 * smile
+    lip_t = 0.02 + 0.006 * f["lip_thickness"]
     lips = band(X, Y, curve, lip_t, -mw, mw, px)
-    opening = np.clip((smile - 0.35) / 0.3, 0, 1) * 0.095 * np.clip(1 - (X / mw) ** 2, 0, 1)
+    opening = np.clip((smile - 0.38) / 0.17, 0, 1) * 0.12 * np.clip(1 - (X / mw) ** 2, 0, 1)
     mouth = coverage(np.abs(Y - curve - opening / 2) - opening / 2, px) * coverage(np.abs(X) - mw, px)
     c.paint(np.maximum(lips, mouth), g["lips"])
     inner = coverage(np.abs(Y - curve - opening / 2) - opening / 2 + 0.012, px) * coverage(np.abs(X) - mw + 0.015, px)

@@ -127,12 +127,12 @@ def _sample_params(rng: np.random.Generator) -> FaceParams:
     glasses = float(rng.random() < 0.12 + 0.50 * old)
     return FaceParams(
         male=male, age=age, skin_tone=skin_tone, skin_warmth=u(), weight=weight,
-        face_width=u(), face_length=u(), jaw=float(np.clip(0.25 + 0.45 * male + 0.3 * u(), 0, 1)),
+        face_width=u(), face_length=u(), jaw=float(np.clip(0.2 + 0.6 * male + 0.2 * u(), 0, 1)),
         hair_kind=hair_kind, hair_shade=u(), grey=grey, bald=bald, long_hair=long_hair,
         hair_volume=float(rng.random()), fringe=float(rng.random()), parting=u(),
         eye_hue=float(np.clip(rng.beta(1.2, 1.2) * (1.0 - 0.8 * skin_tone), 0, 1)),
         eye_spacing=u(), eye_size=u(), eye_height=u(),
-        brow_thickness=float(np.clip(0.2 + 0.5 * male + 0.3 * rng.random(), 0, 1)), brow_tilt=u(),
+        brow_thickness=float(np.clip(0.1 + 0.65 * male + 0.25 * rng.random(), 0, 1)), brow_tilt=u(),
         nose_length=u(), nose_width=u(), mouth_width=u(), lip_thickness=u(),
         smile=float(rng.uniform(-0.3, 1.0)),
         lipstick=0.0 if male else float(rng.random() < 0.45) * float(rng.uniform(0.6, 1.0)),
