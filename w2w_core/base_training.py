@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import StableDiffusionPipeline
+from diffusers import AutoencoderKL, StableDiffusionPipeline
 from tqdm import tqdm
 
 from w2w_core import world
@@ -89,6 +89,12 @@ def train_vae(vae, images: np.ndarray, config: BaseTrainConfig) -> float:
 
 
 @torch.no_grad()
+def reconstruction_mse(vae, images: np.ndarray) -> float:
+    pixels = to_tensor(images)
+    return float(F.mse_loss(vae.decode(vae.encode(pixels).latent_dist.mean).sample, pixels))
+
+
+@torch.no_grad()
 def encode_latents(vae, images: np.ndarray, batch: int = 256) -> torch.Tensor:
     """Posterior means of all images, unscaled."""
     parts = [vae.encode(to_tensor(images[i : i + batch])).latent_dist.mean for i in range(0, len(images), batch)]
@@ -150,14 +156,23 @@ def train_unet(pipe: StableDiffusionPipeline, latents: torch.Tensor, attributes:
     return float(smoothed)
 
 
-def train_base_model(config: BaseTrainConfig, out_dir: Path) -> dict:
-    """Train both stages and save a diffusers folder at `out_dir`; returns training metrics."""
+def train_base_model(config: BaseTrainConfig, out_dir: Path, vae_from: Path | None = None) -> dict:
+    """Train both stages and save a diffusers folder at `out_dir`; returns training metrics.
+
+    `vae_from` reuses the autoencoder of an earlier run (a model folder) and
+    trains only the UNet and text encoder: the world's pixels change less often
+    than what the prompts should mean.
+    """
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     started = time.time()
     pipe = build_tiny_pipeline(config.model, world.PROMPT_WORDS, config.seed)
     images, attributes = render_training_set(config)
-    vae_mse = train_vae(pipe.vae, images, config)
+    if vae_from is None:
+        vae_mse = train_vae(pipe.vae, images, config)
+    else:
+        pipe.vae = AutoencoderKL.from_pretrained(Path(vae_from) / "vae").eval()
+        vae_mse = reconstruction_mse(pipe.vae, images[:512])
     latents = encode_latents(pipe.vae, images)
     scaling = float(1.0 / latents.std())
     pipe.vae.register_to_config(scaling_factor=scaling)
@@ -175,9 +190,10 @@ def main() -> None:
     parser.add_argument("--vae-steps", type=int, default=BaseTrainConfig.vae_steps)
     parser.add_argument("--unet-steps", type=int, default=BaseTrainConfig.unet_steps)
     parser.add_argument("--n-identities", type=int, default=BaseTrainConfig.n_identities)
+    parser.add_argument("--vae-from", type=Path, default=None, help="reuse the VAE of this model folder")
     args = parser.parse_args()
     config = BaseTrainConfig(vae_steps=args.vae_steps, unet_steps=args.unet_steps, n_identities=args.n_identities)
-    print(json.dumps(train_base_model(config, args.out), indent=2))
+    print(json.dumps(train_base_model(config, args.out, args.vae_from), indent=2))
 
 
 if __name__ == "__main__":
