@@ -398,7 +398,7 @@ class WeightStore:
             array[start:stop] = values[pos]
 
     def _write_weights(self, rows: np.ndarray, data: np.ndarray) -> None:
-        """Write weight rows; a corrupt chunk that the rows fully replace is dropped first."""
+        """Write weight rows; a corrupt chunk holding no done row besides these is dropped first."""
         try:
             self._write(fmt.WEIGHTS, rows, data)
         except Exception as err:  # noqa: BLE001 - decoding a corrupt chunk raises assorted types
@@ -407,15 +407,17 @@ class WeightStore:
             if not self._drop_fully_covered_chunks(rows):
                 raise StorageError(
                     f"could not update weight chunks of rows {rows.tolist()} at {redact_url(self.url)}: "
-                    f"the existing chunk is unreadable ({type(err).__name__}: {err}); rewrite every row "
-                    "of its batch together") from err
+                    f"the existing chunk is unreadable ({type(err).__name__}: {err}) and holds done rows; "
+                    "rewrite every row of its batch together, or mark them failed first "
+                    "(`w2w dataset status --verify --mark-failed`)") from err
             self._write(fmt.WEIGHTS, rows, data)
 
     def _drop_fully_covered_chunks(self, rows: np.ndarray) -> bool:
         array, r = self._arrays[fmt.WEIGHTS], self.rows_per_chunk
         chunk_ids = np.unique(rows // r)
-        for c in chunk_ids:
-            if not np.isin(np.arange(c * r, min((c + 1) * r, self.n_rows)), rows).all():
+        for c in chunk_ids:  # rows written now, pending and failed rows have nothing to keep
+            others = np.setdiff1d(np.arange(c * r, min((c + 1) * r, self.n_rows)), rows)
+            if len(others) and (self._read("status", others) == fmt.DONE).any():
                 return False
         n_param_chunks = -(-self.n_params // array.chunks[1])
         store = array.store_path.store

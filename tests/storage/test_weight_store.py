@@ -213,12 +213,25 @@ def test_corrupt_edge_chunk_can_be_rewritten_after_verify(tmp_path):
         write_batch(store, rows)
     chunk = tmp_path / "s.zarr" / "weights" / "c" / "2" / "0"  # rows 8-9: a partial edge chunk
     chunk.write_bytes(b"garbage")
-    assert store.verify(mark_failed=True).bad_rows == [8, 9]
-    with pytest.raises(StorageError, match="rewrite every row of its batch"):
-        write_batch(store, range(8, 9))
+    with pytest.raises(StorageError, match="holds done rows; rewrite every row of its batch"):
+        write_batch(store, range(8, 9))  # row 9 is still done: its chunk is not dropped under it
+    assert store.verify(mark_failed=True).bad_rows == [9]  # row 8 went back to pending
     data = write_batch(store, range(8, 10), seed=9)
     np.testing.assert_array_equal(store.read_rows(range(8, 10)), data)
     assert store.verify().ok
+
+
+def test_corrupt_chunk_without_done_rows_is_rewritten_row_by_row(tmp_path):
+    store = make_store(tmp_path / "s.zarr", n_rows=10)
+    for rows in store.batches():
+        write_batch(store, rows)
+    (tmp_path / "s.zarr" / "weights" / "c" / "1" / "0").write_bytes(b"garbage")  # rows 4-7
+    assert store.verify(mark_failed=True).bad_rows == [4, 5, 6, 7]
+    data = vectors(4, seed=5)
+    for i, row in enumerate(range(4, 8)):  # a batch task storing each identity once trained
+        store.write_rows([row], data[i:i + 1], [0.5], [5], "cfg-1")
+    np.testing.assert_array_equal(store.read_rows(range(4, 8)), data)
+    assert store.verify().ok and store.counts()["done"] == 10
 
 
 def _write_batches(url: str, batch_ids: list[int]) -> list[int]:
