@@ -83,15 +83,15 @@ def draw_head(c: Canvas, X, Y, px, f, g, shade: bool) -> np.ndarray:
         skin = skin * (1.0 - 0.16 * np.clip(q, 0, 1) ** 3)[..., None]
     c.paint(face, skin)
     cheeks = sum(ellipse(X, Y, s * 0.55 * a, g["ey"] + 0.14, 0.09, 0.06, px) for s in (-1, 1))
-    chub = np.clip((f["weight"] - 0.5) / 0.15, 0, 1)   # ramps in around the chubby threshold
+    chub = np.clip((f["weight"] - 0.54) / 0.08, 0, 1)   # ramps in across the chubby threshold (0.58)
     c.paint(cheeks, np.array([[0.85, 0.35, 0.35]], np.float32).repeat(len(a), 0), 0.1 + 0.3 * chub)
     chin_y = cy + 0.8 * b + 0.9 * X ** 2                 # double chin
     c.paint(band(X, Y, chin_y, 0.012, -0.35 * a, 0.35 * a, px), g["skin"] * 0.72, 0.7 * chub)
     forehead = np.clip((f["age"] - 40.0) / 25.0, 0, 1)
-    for k in (0, 1):  # forehead lines from 40, nose-to-mouth folds from the mid thirties
+    for k in (0, 1):  # forehead lines from 40, nose-to-mouth folds from 33 to 39
         c.paint(band(X, Y, cy - 0.27 * b + 0.06 * k, 0.008, -0.45 * a, 0.45 * a, px), g["skin"] * 0.7,
                 0.6 * forehead)
-    folds = np.clip((f["age"] - 30.0) / 15.0, 0, 1)
+    folds = np.clip((f["age"] - 33.0) / 6.0, 0, 1)   # across the young threshold (36)
     for s in (-1, 1):
         fold = g["my"] - 0.1 + 0.9 * (s * X - g["mw"] * 0.9) ** 2
         c.paint(band(X, Y, fold, 0.01, *_span(s, g["mw"] + 0.02, g["mw"] + 0.09), px),
@@ -128,7 +128,7 @@ def draw_eyes_brows_nose(c: Canvas, X, Y, px, f, g) -> None:
         c.paint(sclera * ellipse(X, Y, s * ex, ey, 0.036, 0.036, px), g["eye"])
         c.paint(ellipse(X, Y, s * ex, ey, 0.015, 0.015, px), np.full((n, 3), 0.03, np.float32))
         brow_y = ey - 0.085 - 0.02 * f["eye_size"] + s * 0.04 * f["brow_tilt"] * (X - s * ex) / 0.09
-        thick = 0.011 + 0.016 * f["brow_thickness"]
+        thick = 0.01 + 0.025 * f["brow_thickness"]
         c.paint(band(X, Y, brow_y, thick, *_span(s, ex - 0.08, ex + 0.09), px), g["hair"] * 0.8)
     nose_b = 0.085 + 0.02 * f["nose_length"]
     nose_y = ey + 0.06 + nose_b
@@ -144,7 +144,7 @@ def draw_mouth(c: Canvas, X, Y, px, f, g) -> np.ndarray:
     curve = my - 0.07 * smile * (X / mw) ** 2 + 0.02 * smile
     lip_t = 0.02 + 0.006 * f["lip_thickness"]
     lips = band(X, Y, curve, lip_t, -mw, mw, px)
-    opening = np.clip((smile - 0.38) / 0.17, 0, 1) * 0.12 * np.clip(1 - (X / mw) ** 2, 0, 1)
+    opening = np.clip((smile - 0.41) / 0.08, 0, 1) * 0.12 * np.clip(1 - (X / mw) ** 2, 0, 1)
     mouth = coverage(np.abs(Y - curve - opening / 2) - opening / 2, px) * coverage(np.abs(X) - mw, px)
     c.paint(np.maximum(lips, mouth), g["lips"])
     inner = coverage(np.abs(Y - curve - opening / 2) - opening / 2 + 0.012, px) * coverage(np.abs(X) - mw + 0.015, px)
