@@ -1,0 +1,154 @@
+"""Faults in a dataset build: kill -9 mid-batch, the S3 server going away, corrupt chunks.
+
+After each, the rows that were done stay done and untouched, no row is
+half-written (verify is clean), and a rerun trains exactly the rest.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli_dataset import app
+from flows.dataset import build_weights_dataset
+from storage import format as fmt
+from storage.s3 import S3Config, storage_options_for
+from storage.weight_store import WeightStore
+from tests.flows.dataset_support import (  # noqa: F401 - fixtures
+    REPO, dataset_config, direct_vector, prefect_api, store_rows, tiny_model_dir,
+)
+from tests.s3_fixture import TEST_BUCKET
+
+pytestmark = pytest.mark.integration  # a temporary Prefect server, subprocesses, an S3 server
+
+SLOW_STEPS = 15  # a few seconds per identity: time to act while a batch is half done
+
+BUILD_IN_SUBPROCESS = """
+import sys, torch
+torch.set_num_threads(1)
+from pathlib import Path
+from flows.dataset import build_weights_dataset
+from tests.flows.dataset_support import dataset_config
+build_weights_dataset(sys.argv[1], 4, 4, dataset_config(Path(sys.argv[2]), steps=int(sys.argv[3])), retries=0)
+"""
+
+
+def _wait_for_done(url: str, n: int, proc: subprocess.Popen | None = None, timeout: float = 180,
+                   storage_options=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the build exited (rc {proc.returncode}) before {n} rows were done")
+        try:
+            if WeightStore.open(url, storage_options, read_only=True).counts()["done"] >= n:
+                return
+        except Exception:  # noqa: BLE001 - the store does not exist yet
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{n} rows were not done within {timeout} s")
+
+
+def test_kill_9_mid_batch_then_rerun_trains_exactly_the_rest(tmp_path, tiny_model_dir, prefect_api):
+    url = str(tmp_path / "w.zarr")
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(REPO),
+           "OMP_NUM_THREADS": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    with open(tmp_path / "build.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-c", BUILD_IN_SUBPROCESS, url, str(tiny_model_dir),
+                                 str(SLOW_STEPS)], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_for_done(url, 2, proc)
+            proc.send_signal(signal.SIGKILL)  # one batch of 4 rows: 2 stored, the 3rd in training
+        finally:
+            proc.kill()
+            proc.wait()
+
+    killed = store_rows(url)
+    done = set(np.flatnonzero(killed["status"] == fmt.DONE).tolist())
+    assert 2 <= len(done) < 4, "the kill came too late to test anything: raise SLOW_STEPS"
+    assert set(np.flatnonzero(killed["status"] == fmt.PENDING).tolist()) == set(range(4)) - done
+    assert len(killed["verify_bad"]) == 0  # nothing half-written counts as done
+
+    config = dataset_config(tiny_model_dir, steps=SLOW_STEPS)
+    rerun = build_weights_dataset(url, 4, 4, config, retries=0)
+    assert rerun["trained_rows"] == sorted(set(range(4)) - done)  # done rows were not retrained
+    after = store_rows(url)
+    assert (after["status"] == fmt.DONE).all() and len(after["verify_bad"]) == 0
+    for row in done:
+        np.testing.assert_array_equal(after["vectors"][row], killed["vectors"][row])
+        assert after["final_loss"][row] == killed["final_loss"][row]
+    np.testing.assert_array_equal(after["vectors"][3], direct_vector(config, 3))
+
+
+def _batch_waiting_to_retry(timeout: float = 120) -> None:
+    """Block until some batch task run of the Prefect API has failed and awaits its retry."""
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            if any(r.state_name == "AwaitingRetry" for r in client.read_task_runs()):
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"no batch task failed and awaited a retry within {timeout} s")
+
+
+def test_s3_server_down_mid_run_is_bridged_by_task_retries(s3_server_factory, tiny_model_dir, prefect_api):
+    server = s3_server_factory()
+    options = storage_options_for(S3Config(server.endpoint_url, server.key, server.config.secret,
+                                           max_attempts=1))  # errors reach the task at once
+    url, config = f"s3://{TEST_BUCKET}/restart", dataset_config(tiny_model_dir)
+    done_at_stop: list[int] = []
+
+    def outage() -> None:  # down from the first stored row until a batch task has failed on it
+        try:
+            _wait_for_done(url, 1, storage_options=options)
+            done_at_stop.extend(WeightStore.open(url, options, read_only=True).done_rows().tolist())
+            server.stop()
+            _batch_waiting_to_retry()
+        finally:
+            server.start()
+
+    watcher = threading.Thread(target=outage)
+    watcher.start()
+    try:
+        summary = build_weights_dataset(url, 6, 3, config, options, retries=3, retry_delay_s=2)
+    finally:
+        watcher.join()
+    assert done_at_stop and server.running
+    assert summary["done"] == 6  # Completed within one run: the retry bridged the outage
+    assert summary["trained_rows"] == sorted(set(range(6)) - set(done_at_stop))  # nothing trained twice
+    after = store_rows(url, options)
+    assert (after["status"] == fmt.DONE).all() and len(after["verify_bad"]) == 0
+    for row in (done_at_stop[0], 5):
+        np.testing.assert_array_equal(after["vectors"][row], direct_vector(config, row))
+
+
+def test_status_verify_reports_corrupt_and_swapped_chunks_and_a_rebuild_redoes_them(
+        tmp_path, tiny_model_dir, prefect_api):
+    url, config, runner = str(tmp_path / "w.zarr"), dataset_config(tiny_model_dir), CliRunner()
+    build_weights_dataset(url, 6, 2, config, retries=0)
+    good = store_rows(url)
+    chunks = tmp_path / "w.zarr" / "weights" / "c"
+    (chunks / "1" / "0").write_bytes(b"not a zstd frame")  # rows 2-3: unreadable
+    shutil.copyfile(chunks / "0" / "0", chunks / "2" / "0")  # rows 4-5: decode fine, hold rows 0-1
+
+    checked = runner.invoke(app, ["status", url, "--verify"])
+    assert checked.exit_code == 1, checked.output
+    assert "6 done rows re-read, 4 bad" in checked.output
+    assert "row 2: weights chunk (1, 0) unreadable" in checked.output
+    assert "row 4: checksum mismatch" in checked.output and "row 5: checksum mismatch" in checked.output
+    assert runner.invoke(app, ["status", url, "--verify", "--mark-failed"]).exit_code == 1
+
+    rebuilt = build_weights_dataset(url, 6, 2, config, retries=0)
+    assert rebuilt["trained_rows"] == [2, 3, 4, 5]
+    after = store_rows(url)
+    np.testing.assert_array_equal(after["vectors"], good["vectors"])  # the same models, retrained
+    assert runner.invoke(app, ["status", url, "--verify"]).exit_code == 0
