@@ -1,0 +1,99 @@
+"""The nightly deployment for real: prefect server on 127.0.0.1, prefect.yaml deploy, a process worker.
+
+Follows docs/deployments.md step by step with the Prefect CLI, in a temporary
+PREFECT_HOME (its own SQLite database), then checks the store and the space the
+run left behind. The server is stopped (its whole process group) at the end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deployments.dataset import WORK_POOL
+from storage.s3 import free_port
+from storage.space_store import load_space
+from storage.weight_store import WeightStore
+from tests.flows.dataset_support import REPO, tiny_model_dir  # noqa: F401 - fixture
+
+DEPLOYMENT = "grow-and-refit/nightly-grow"
+
+
+def _prefect(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
+    proc = subprocess.run([sys.executable, "-m", "prefect", *args], env=env, cwd=REPO, timeout=timeout,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, f"prefect {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@contextmanager
+def prefect_server(env: dict[str, str], log: Path, timeout: float = 90) -> Iterator[None]:
+    """`prefect server start` on 127.0.0.1 in its own process group; killed whole on exit."""
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                   "--port", env["W2W_TEST_PORT"]], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert server.poll() is None, f"prefect server exited:\n{log.read_text()[-3000:]}"
+            try:
+                urllib.request.urlopen(env["PREFECT_API_URL"] + "/health", timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"prefect server not up in {timeout} s"
+                time.sleep(0.5)
+        yield
+    finally:
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(server.pid, sig)
+                server.wait(wait)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+@pytest.mark.integration
+def test_nightly_deployment_grows_the_store_and_refits_through_a_worker(tmp_path, tiny_model_dir):
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "W2W_TEST_PORT": str(port),
+           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_CLI_PROMPT": "false", "PREFECT_LOGGING_LEVEL": "WARNING", "PYTHONPATH": str(REPO),
+           "OMP_NUM_THREADS": "1"}
+    url = str(tmp_path / "weights.zarr")
+    params = {"add_identities": 4, "k": 2, "batch_size": 2,
+              "config": {"finetune": {"steps": 3}, "base_model": str(tiny_model_dir), "images_per_identity": 4}}
+    with prefect_server(env, tmp_path / "server.log"):
+        _prefect(["work-pool", "create", WORK_POOL, "--type", "process"], env)
+        _prefect(["--no-prompt", "deploy", "--all"], {**env, "W2W_STORE_URL": url})
+        deployment = json.loads(_prefect(["deployment", "inspect", DEPLOYMENT, "-o", "json"], env))
+        assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["0 2 * * *"]
+        assert deployment["parameters"]["store_url"] == url and deployment["work_pool_name"] == WORK_POOL
+        _prefect(["deployment", "run", DEPLOYMENT, "--params", json.dumps(params)], env)
+        worker = subprocess.run([sys.executable, "-m", "prefect", "worker", "start", "--pool", WORK_POOL,
+                                 "--run-once"], env={**env, "PREFECT_LOGGING_LEVEL": "INFO"}, cwd=REPO,
+                                timeout=240, capture_output=True, text=True)
+        assert "Flow run" in worker.stdout + worker.stderr
+        runs = json.loads(_prefect(["flow-run", "ls", "-o", "json"], env))
+        ran = [r["state_type"] for r in runs if r["state_type"] != "SCHEDULED"]
+        assert ran == ["COMPLETED"] * 3, (ran, worker.stdout[-3000:] + worker.stderr[-3000:])  # + 2 subflows
+        assert any(r["state_type"] == "SCHEDULED" for r in runs)  # the cron schedule queued nightly runs
+
+    store = WeightStore.open(url, read_only=True)
+    assert store.counts() == {"pending": 0, "done": 4, "failed": 0, "total": 4} and store.verify().ok
+    space = load_space(url)
+    assert space.k == 2 and space.row_ids.tolist() == [0, 1, 2, 3]
+    np.testing.assert_allclose(space.mean, store.read_rows(range(4)).mean(axis=0), rtol=1e-5, atol=1e-7)
