@@ -62,7 +62,7 @@ def main() -> None:
     print(f"held-out identities: {args.identities}, renders per side: {args.images}\n")
     print(f"{'embedding':22s} {'top-1':>7s} {'rank pct':>9s}")
     for name, m in rows.items():
-        print(f"{name:22s} {m['retrieval_top1']:7.3f} {m["retrieval_rank_percentile"]:9.5f}")
+        print(f"{name:22s} {m['retrieval_top1']:7.3f} {m['retrieval_rank_percentile']:9.5f}")
     print(f"\n{'attribute':12s} {'probe':>7s} {'degraded':>9s} {'majority':>9s}")
     clean, deg = rows["probe, clean"]["attribute_accuracy"], rows["probe, degraded"]["attribute_accuracy"]
     for k, name in enumerate(ATTRIBUTES):
