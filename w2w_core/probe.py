@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from w2w_core.errors import InputError
+from w2w_core.images import check_images, to_tensor
 from w2w_core.world import ATTRIBUTES
 
 ASSET_DIR = Path(__file__).parent / "assets" / "probe"
@@ -78,24 +79,15 @@ class Probe(nn.Module):
 
 def images_to_input(images_uint8_nhwc: np.ndarray, image_size: int) -> torch.Tensor:
     """Checked uint8 [N, H, W, 3] -> float [N, 3, S, S] in [-1, 1] (antialiased resize if H, W != S)."""
-    x = check_images(images_uint8_nhwc)
-    t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    t = to_tensor(check_images(images_uint8_nhwc, "probe images"))
     if t.shape[-2:] != (image_size, image_size):
         t = F.interpolate(t, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
     return t
 
 
-def check_images(x: np.ndarray) -> np.ndarray:
-    """Refuse anything but a non-empty uint8 [N, H, W, 3] batch, naming what it got instead."""
-    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3 or len(x) == 0:
-        raise InputError("the probe takes a non-empty uint8 array [N, H, W, 3] of RGB images; got "
-                         f"{type(x).__name__} shape {getattr(x, 'shape', None)} dtype {getattr(x, 'dtype', None)}")
-    return x
-
-
 @torch.no_grad()
 def _run(probe: Probe, images: np.ndarray, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    check_images(images)
+    check_images(images, "probe images")
     was_training = probe.training
     probe.eval()
     logits, embeddings = [], []
