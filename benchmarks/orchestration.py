@@ -1,0 +1,129 @@
+"""Orchestration overhead: identities per hour through the Prefect flow vs the trainer in a loop.
+
+Run:  python benchmarks/orchestration.py [--n 64] [--steps 300] [--batch 8] [--store PATH]
+                                         [--model DIR] [--threads 1] [--repeat 1]
+
+Both paths fine-tune the same identities (world.train_seeds) with the same
+config on the same already-loaded base model, in this process:
+
+- direct: render each identity and call `finetune_identity` in a plain loop
+  (no store, no Prefect): the bar.
+- flow:   `build_weights_dataset` with the thread task runner against an
+  ephemeral Prefect API: prepare the store, one task per batch, each identity
+  written to the Zarr store and read back before it counts as done.
+
+The Prefect API is started (a no-op flow run) and torch warmed up before
+timing; with --repeat > 1 the rounds alternate which path runs first. The
+issue's bar: flow >= 95 % of direct identities/hour at n = 64. Without the
+embedded model (w2w_core/assets/tiny_sd) an untrained one of the same shape
+is used: same architecture, same cost per step.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def model_folder(requested: str | None, scratch: Path) -> tuple[str | None, str]:
+    from w2w_core import world
+    from w2w_core.base_model import DEFAULT_MODEL_DIR, TinyModelConfig, build_tiny_pipeline
+
+    if requested:
+        return requested, requested
+    if (DEFAULT_MODEL_DIR / "model_index.json").exists():
+        return None, "embedded tiny model"
+    folder = scratch / "untrained_tiny_sd"
+    build_tiny_pipeline(TinyModelConfig(), world.PROMPT_WORDS, seed=0).save_pretrained(folder)
+    return str(folder), "untrained tiny model (embedded one not built yet; same shape and cost)"
+
+
+def direct_loop(config, n: int) -> float:
+    """Seconds to fine-tune identities 0..n-1 by calling the trainer in a loop."""
+    import numpy as np
+
+    from tasks.batch_training import identity_seeds, shared_base
+    from w2w_core import world
+    from w2w_core.finetune import finetune_identity
+
+    base = shared_base(config.base_model).model
+    started = time.perf_counter()
+    for seed in identity_seeds(np.arange(n), config.seed_offset):
+        images = world.render_identity(world.make_identity(seed), config.images_per_identity, base.image_size)
+        finetune_identity(base, images, config.finetune, progress=False)
+    return time.perf_counter() - started
+
+
+def flow_run(config, n: int, batch: int, store_url: str) -> tuple[float, dict]:
+    from flows.dataset import build_weights_dataset
+
+    started = time.perf_counter()
+    summary = build_weights_dataset(store_url, n, batch, config, retries=0)
+    return time.perf_counter() - started, summary
+
+
+def _nothing() -> None:
+    """The warm-up flow's body."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=64, help="identities per path")
+    parser.add_argument("--steps", type=int, default=300, help="fine-tune steps per identity")
+    parser.add_argument("--batch", type=int, default=8, help="identities per batch task")
+    parser.add_argument("--store", default=None, help="store URL for the flow (default: a temp folder)")
+    parser.add_argument("--model", default=None, help="diffusers model folder (default: embedded)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds, alternating which path goes first")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ.setdefault("PREFECT_HOME", str(Path(scratch) / "prefect-home"))  # ephemeral API, own DB
+        from prefect import flow
+
+        from tasks.batch_training import DatasetConfig, shared_base
+        from w2w_core.finetune import FinetuneConfig
+
+        folder, model_name = model_folder(args.model, Path(scratch))
+        config = DatasetConfig(FinetuneConfig(steps=args.steps), base_model=folder)
+        shared_base(config.base_model)  # both paths start with the model loaded
+        t0 = time.perf_counter()
+        flow(name="warm-up")(_nothing)()  # starts the ephemeral Prefect API
+        api_start = time.perf_counter() - t0
+
+        direct_loop(replace(config, finetune=replace(config.finetune, steps=2)), 1)  # torch warm-up
+        direct = flowed = 0.0
+        for r in range(args.repeat):  # alternate the order: drift in machine load hits both paths
+            store = f"{args.store or Path(scratch) / 'w'}-{r}.zarr"
+            for path in (("direct", "flow") if r % 2 == 0 else ("flow", "direct")):
+                if path == "direct":
+                    direct += direct_loop(config, args.n)
+                else:
+                    seconds, summary = flow_run(config, args.n, args.batch, store)
+                    assert summary["done"] == args.n and len(summary["trained_rows"]) == args.n, summary
+                    flowed += seconds
+
+    n = args.n * args.repeat
+    print(f"{args.n} identities x {args.repeat} round(s) x {args.steps} steps, batch {args.batch}, {model_name}, "
+          f"torch threads {args.threads}; Prefect API start {api_start:.1f} s (not counted)\n")
+    print(f"{'path':<46}{'seconds':>9}{'ids/hour':>10}{'vs direct':>11}")
+    for name, seconds in (("direct: finetune_identity in a loop", direct),
+                          ("flow: build_weights_dataset (threads, store)", flowed)):
+        print(f"{name:<46}{seconds:>9.1f}{3600 * n / seconds:>10.0f}{direct / seconds:>11.3f}")
+    print(f"\nflow / direct throughput: {direct / flowed:.3f} (bar: >= 0.95)")
+
+
+if __name__ == "__main__":
+    main()
