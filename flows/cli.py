@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from flows import cli_dataset_status, cli_s3
+from flows import cli_dataset, cli_s3
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -15,9 +15,7 @@ app = typer.Typer(help="weights2weights: identity LoRAs as data.", no_args_is_he
 base_app = typer.Typer(help="The embedded tiny base model.", no_args_is_help=True)
 app.add_typer(base_app, name="base")
 app.add_typer(cli_s3.app, name="s3", help="A local S3-compatible server and credential checks.")
-dataset_app = typer.Typer(help="The weight dataset: build it, watch it.", no_args_is_help=True)
-dataset_app.command("status")(cli_dataset_status.status)
-app.add_typer(dataset_app, name="dataset")
+app.add_typer(cli_dataset.app, name="dataset")
 
 
 def _fail(error: Exception) -> None:
