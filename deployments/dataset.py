@@ -37,16 +37,17 @@ def store_size(store_url: str, storage_options: Mapping[str, Any] | None = None)
 def grow_and_refit(store_url: str, add_identities: int = 256, k: int = 64, batch_size: int = 8,
                    config: DatasetConfig = DatasetConfig(), pca_method: str = "auto",
                    storage_options: Mapping[str, Any] | None = None,
-                   scheduler_address: str | None = None, retries: int = 2,
-                   retry_delay_s: float = 30.0) -> dict[str, Any]:
+                   scheduler_address: str | None = None, gpus_per_batch: float = 1.0,
+                   retries: int = 2, retry_delay_s: float = 30.0) -> dict[str, Any]:
     """Train `add_identities` more identities into the store, then refit the k-component space.
 
     storage_options: leave None and give the worker AWS_* variables (Prefect stores parameters).
     scheduler_address: a Dask scheduler for both the batches (GPU workers) and the PCA blocks.
+    gpus_per_batch: GPU resource each batch asks of a Dask worker (0: any worker).
     """
     target = store_size(store_url, storage_options) + add_identities
     built = build_weights_dataset(store_url, target, batch_size, config, storage_options,
-                                  scheduler_address, retries=retries, retry_delay_s=retry_delay_s,
+                                  scheduler_address, gpus_per_batch, retries, retry_delay_s,
                                   return_state=True)
     space = fit_space(store_url, k, method=pca_method, storage_options=storage_options,
                       scheduler=scheduler_address)

@@ -152,3 +152,16 @@ def test_status_verify_reports_corrupt_and_swapped_chunks_and_a_rebuild_redoes_t
     after = store_rows(url)
     np.testing.assert_array_equal(after["vectors"], good["vectors"])  # the same models, retrained
     assert runner.invoke(app, ["status", url, "--verify"]).exit_code == 0
+
+
+def test_a_batch_that_still_fails_after_retries_records_why_on_its_rows(tmp_path, tiny_model_dir, prefect_api):
+    url, config = str(tmp_path / "w.zarr"), dataset_config(tiny_model_dir)
+    build_weights_dataset(url, 3, 4, config, retries=0)  # rows 0-2 of chunk 0 done
+    (tmp_path / "w.zarr" / "weights" / "c" / "0" / "0").write_bytes(b"damaged")  # unnoticed: no --verify
+
+    # growing to 4 rows puts row 3 in the damaged chunk; storing it would drop rows 0-2 that say done
+    state = build_weights_dataset(url, 4, 4, config, retries=1, retry_delay_s=0, return_state=True)
+    assert state.is_failed()
+    [(row, _, reason)] = WeightStore.open(url, read_only=True).failures()
+    assert row == 3 and reason.startswith("batch failed: StorageError")  # recorded on the last attempt
+    assert "--verify --mark-failed" in reason  # and it says what to do
