@@ -17,7 +17,10 @@ class PCAConfig:
     method: str = "auto"  # "randomized", "gram" (exact, via the N x N Gram matrix) or "auto" by size
     standardize: bool = True  # divide each parameter by its std, as the reference implementation does
     n_oversamples: int | None = None  # randomized: sketch columns beyond k; None -> default_oversamples(k)
-    n_power_iter: int | None = None  # randomized: QR-normalized power iterations; None -> DEFAULT_POWER_ITER
+    n_power_iter: int | None = None  # randomized: exactly this many power iterations; None: adaptive
+    tol: float = 1e-2  # adaptive: stop once no top-k Ritz value moved more than this (relative)
+    min_power_iter: int = 1  # adaptive: at least this many power iterations
+    max_power_iter_auto: int = 6  # adaptive: at most this many
     seed: int = 0  # seed of the random test matrix Ω (same on NumPy and CuPy)
     gram_max_rows: int = 8192  # "auto" never picks gram above this N (the N x N matrix is 8 N² bytes)
     gram_slab_bytes: int = 256 * 2**20  # gram: float32 bytes of one column slab [N, w] held at once
@@ -31,24 +34,27 @@ class PCAConfig:
             raise InputError(f"n_oversamples must be >= 0, got {self.n_oversamples}")
         if self.n_power_iter is not None and self.n_power_iter < 0:
             raise InputError(f"n_power_iter must be >= 0, got {self.n_power_iter}")
+        if not 0 <= self.min_power_iter <= self.max_power_iter_auto or self.tol <= 0:
+            raise InputError(f"adaptive power iterations need 0 <= min_power_iter <= max_power_iter_auto "
+                             f"and tol > 0, got {self.min_power_iter}, {self.max_power_iter_auto}, {self.tol}")
 
     @property
     def oversamples(self) -> int:
         return default_oversamples(self.k) if self.n_oversamples is None else self.n_oversamples
 
     @property
-    def power_iter(self) -> int:
-        return DEFAULT_POWER_ITER if self.n_power_iter is None else self.n_power_iter
+    def max_power_iter(self) -> int:
+        """The most power iterations a fit may run (all of them when n_power_iter is fixed)."""
+        return self.max_power_iter_auto if self.n_power_iter is None else self.n_power_iter
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able settings with the defaults resolved (stored in the space's fit_config)."""
-        return {**asdict(self), "n_oversamples": self.oversamples, "n_power_iter": self.power_iter}
+        return {**asdict(self), "n_oversamples": self.oversamples}
 
 
 # Measured on slowly decaying spectra (issue 4): 10 oversamples lose up to 12 % on the top-100
 # singular values, 100 lose 2 %; power iterations (each one QR-normalized) shrink the error
 # geometrically in σ_{k+p}/σ_k. See tests/w2w_core/pca and benchmarks/pca.py for the numbers.
-DEFAULT_POWER_ITER = 3
 MIN_OVERSAMPLES = 100
 
 

@@ -36,21 +36,32 @@ class PCAFit:
     passes: tuple[PassRecord, ...]  # every pass over the data, in order
 
 
-def estimated_flops(method: str, config: PCAConfig, n: int, d: int) -> float:
-    """Rough multiply-add count of a route, to choose between them."""
-    if method == "gram":  # syrk of G + eigh + the components pass
-        return n * n * d + 4.0 * n**3 + 2.0 * n * d * config.k
-    l = randomized.sketch_size(config, n, d)  # 2q + 2 products with [d, l] or [N, l], plus the QRs
-    return (2 * config.power_iter + 2) * 2.0 * n * d * l + (2 * config.power_iter + 2) * 2.0 * (n + d) * l * l
+# A rough machine model, only to rank the routes: float32 BLAS speed, and how fast a pass reads,
+# decodes and standardizes rows (measured on one core here: ~90 GFLOP/s and ~0.5-1 GB/s).
+GEMM_FLOPS_PER_S = 1e11
+PASS_BYTES_PER_S = 1e9
+TYPICAL_ADAPTIVE_ITER = 3  # power iterations an adaptive fit typically runs on slowly decaying spectra
+
+
+def estimated_seconds(method: str, config: PCAConfig, n: int, d: int) -> float:
+    """Rough cost of a route: floating-point work plus one read of X [n, d] per pass."""
+    read = n * d * 4 / PASS_BYTES_PER_S
+    if method == "gram":  # syrk of G, eigh (memory-bound: ~5 N³ GEMM-equivalents), the components
+        flops = n * n * d + 5.0 * n**3 + 2.0 * n * d * config.k
+        return flops / GEMM_FLOPS_PER_S + 2 * read  # the slabs read X once between them (chunked stores)
+    iterations = config.n_power_iter if config.n_power_iter is not None else TYPICAL_ADAPTIVE_ITER
+    l, products = randomized.sketch_size(config, n, d), 2 * iterations + 2
+    flops = products * 2.0 * n * d * l + products * 4.0 * (n + d) * l * l  # products and their QRs
+    return flops / GEMM_FLOPS_PER_S + (products + 1) * read
 
 
 def choose_method(config: PCAConfig, n: int, d: int) -> str:
     """The route for `config.method == "auto"`: the exact Gram route when its N x N matrix stays
-    under `gram_max_rows` and it costs no more than the randomized route."""
+    under `gram_max_rows` and it is estimated no slower than the randomized route."""
     if config.method != "auto":
         return config.method
-    if n <= config.gram_max_rows and estimated_flops("gram", config, n, d) <= estimated_flops(
-            "randomized", config, n, d):
+    if n <= config.gram_max_rows and (estimated_seconds("gram", config, n, d)
+                                      <= estimated_seconds("randomized", config, n, d)):
         return "gram"
     return "randomized"
 

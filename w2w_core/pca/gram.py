@@ -13,6 +13,8 @@ slab decodes whole rows) + 1. Memory: G (8 N² bytes) + one slab (`gram_slab_byt
 from __future__ import annotations
 
 import math
+from types import ModuleType
+from typing import Any
 
 from w2w_core.pca.config import PCAConfig
 from w2w_core.pca.kernels import standardization_from_moments, top_eigh
@@ -28,6 +30,15 @@ def planned_passes(config: PCAConfig, n_rows: int, n_cols: int) -> int:
     return math.ceil(n_cols / slab_width(config, n_rows, n_cols)) + 1
 
 
+def _column_sum_of_squares(xp: ModuleType, a: Any, rows: int = 512) -> Any:
+    """Σ_i a[i, j]² in float64, a few rows at a time (no temporary as big as the slab)."""
+    total = xp.zeros(a.shape[1], dtype=xp.float64)
+    for r0 in range(0, a.shape[0], rows):
+        part = a[r0:r0 + rows]
+        total += xp.sum(part * part, axis=0, dtype=xp.float64)
+    return total
+
+
 def fit(matrix: Matrix, config: PCAConfig) -> Decomposition:
     xp, n, d, k = matrix.xp, matrix.n_rows, matrix.n_cols, config.k
     width = slab_width(config, n, d)
@@ -38,7 +49,7 @@ def fit(matrix: Matrix, config: PCAConfig) -> Decomposition:
         slab = column_slab(matrix, c0, min(d, c0 + width), f"gram slab {i + 1}/{n_slabs}: G += X̃X̃ᵀ")
         mean = xp.mean(slab, axis=0, dtype=xp.float64)
         slab -= mean.astype(xp.float32)
-        m2 = xp.sum(slab * slab, axis=0, dtype=xp.float64)
+        m2 = _column_sum_of_squares(xp, slab)
         if config.standardize:
             slab *= xp.where(m2 > 0, xp.sqrt((n - 1) / xp.where(m2 > 0, m2, 1.0)), 1.0).astype(xp.float32)
         g += slab @ slab.T  # BLAS syrk: a matrix times its own transpose

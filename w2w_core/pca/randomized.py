@@ -2,24 +2,28 @@
 
 In standardized coordinates X̃ [N, d] and with l = k + p sketch columns:
 
-    Y = X̃ Ω,  Ω ~ N(0, 1)^{d x l}              range finder (HMT Alg. 4.1)
-    Q = qr(Y)
-    repeat q times:  Z = qr(X̃ᵀ Q);  Q = qr(X̃ Z)   power iterations, QR-normalized (Alg. 4.4):
-                                                without the QRs, columns collapse onto σ₁ after ~2
-    Bᵀ = X̃ᵀ Q                                   B = Qᵀ X̃ [l, d]
-    Bᵀ = Q_b R;  Rᵀ = U_r Σ V_rᵀ                 so B = U_r Σ (Q_b V_r)ᵀ
-    components = Q_b V_r[:, :k],  coefficients ≈ Q U_r[:, :k] Σ_k
+    Y = X̃ Ω,  Ω ~ N(0, 1)^{d x l};  Q = qr(Y)     range finder (HMT Alg. 4.1)
+    loop:
+        Bᵀ = X̃ᵀ Q = Q_b R                         B = Qᵀ X̃ [l, d], thin QR of its transpose
+        σ = svd(Rᵀ)                               Ritz values: the answer for this Q, for free
+        stop after q power iterations, or once the top-k σ moved less than `tol` (adaptive)
+        Q = qr(X̃ Q_b)                             power iteration (Alg. 4.4); without the QRs
+                                                  the columns collapse onto σ₁ after ~2 steps
+    Rᵀ = U_r Σ V_rᵀ  ->  components = Q_b V_r[:, :k],  coefficients ≈ Q U_r[:, :k] Σ_k
 
-Passes over the data: 1 (moments) + 1 (sketch) + 2q (power) + 1 (Bᵀ) = 2q + 3.
-Memory: Ω or Z [d, l], Y/Q [N, l], one block and one [d, l] partial per block in flight;
-never N x d.
+The Bᵀ pass of one step is the first half of the next power iteration, so watching the
+Ritz values costs nothing and stopping early saves two passes per iteration not needed.
+Passes: 1 (moments) + 1 (sketch) + 2q (power iterations) + 1 (last Bᵀ) = 2q + 3.
+Memory: Ω or Q_b [d, l], Q [N, l], one block and one [d, l] partial in flight; never N x d.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from w2w_core.pca.config import PCAConfig
-from w2w_core.pca.kernels import orthonormalize
+from w2w_core.pca.kernels import orthonormalize, thin_qr
 from w2w_core.pca.passes import Matrix, column_moments, matmat, rmatmat
 from w2w_core.pca.result import Decomposition
 
@@ -30,25 +34,40 @@ def sketch_size(config: PCAConfig, n_rows: int, n_cols: int) -> int:
 
 
 def planned_passes(config: PCAConfig, n_rows: int, n_cols: int) -> int:
-    return 2 * config.power_iter + 3
+    """Passes with the most power iterations the settings allow (adaptive fits may stop sooner)."""
+    return 2 * config.max_power_iter + 3
+
+
+def _ritz(xp: Any, r: Any) -> tuple[Any, Any, Any]:
+    """SVD of Rᵀ [l, l] in float64: (U_r, σ, V_rᵀ)."""
+    return xp.linalg.svd(r.T.astype(xp.float64))
+
+
+def _converged(previous: Any, current: Any, k: int, tol: float) -> bool:
+    """Top-k Ritz values moved by less than `tol`, relative to each value."""
+    change = abs(current[:k] - previous[:k]) / current[:k].clip(1e-300)
+    return float(change.max()) < tol
 
 
 def fit(matrix: Matrix, config: PCAConfig) -> Decomposition:
     xp, k = matrix.xp, config.k
     std = column_moments(matrix, config.standardize, label="moments: μ, s")
-    n_iter, l = config.power_iter, sketch_size(config, matrix.n_rows, matrix.n_cols)
+    l, most = sketch_size(config, matrix.n_rows, matrix.n_cols), config.max_power_iter
     rng = np.random.default_rng(config.seed)  # drawn on the host: the same Ω on NumPy and CuPy
     omega = xp.asarray(rng.standard_normal((matrix.n_cols, l), dtype=np.float32))
     q = orthonormalize(xp, matmat(matrix, std, omega, "sketch: Y = X̃Ω"))
     del omega
-    for i in range(1, n_iter + 1):
-        z = orthonormalize(xp, rmatmat(matrix, std, q, f"power {i}/{n_iter}: Z = X̃ᵀQ"))
-        q = orthonormalize(xp, matmat(matrix, std, z, f"power {i}/{n_iter}: Y = X̃Z"))
-        del z
-    bt = rmatmat(matrix, std, q, "project: Bᵀ = X̃ᵀQ")
-    q_b, r = xp.linalg.qr(bt, mode="reduced")
-    del bt
-    u_r, s, vt_r = xp.linalg.svd(r.T.astype(xp.float64))
+    previous = None
+    for i in range(most + 1):
+        q_b, r = thin_qr(xp, rmatmat(matrix, std, q, f"Bᵀ = X̃ᵀQ ({i} power iterations)"))
+        u_r, s, vt_r = _ritz(xp, r)
+        done = i == most or (config.n_power_iter is None and i >= config.min_power_iter
+                             and previous is not None and _converged(previous, s, k, config.tol))
+        if done:
+            break
+        previous = s
+        q = orthonormalize(xp, matmat(matrix, std, q_b, f"power {i + 1}: Y = X̃Z"))
+        del q_b, r
     components = q_b @ vt_r[:k].T.astype(xp.float32)
     coefficients = q @ (u_r[:, :k] * s[:k]).astype(xp.float32)
     return Decomposition(std, components, s[:k], coefficients)

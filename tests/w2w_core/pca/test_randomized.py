@@ -56,6 +56,19 @@ def test_standardization_matches_svd_of_the_standardized_matrix():
     assert np.allclose(fit.explained_variance_ratio, sigma[:10] ** 2 / total, rtol=1e-3)
 
 
+def test_adaptive_iterations_stop_early_on_a_gap_and_keep_going_on_a_slow_spectrum():
+    rng = np.random.default_rng(6)
+    gap = matrix_with_spectrum(np.r_[separated(10), np.full(100, 0.01)], 200, 1500, rng)
+    slow_rows = matrix_with_spectrum(slow(199), 200, 1500, rng)
+    on_gap, on_slow = _fit(gap, k=10, standardize=False), _fit(slow_rows, k=10, standardize=False)
+    assert len(on_gap.passes) == 5  # moments, sketch, Bᵀ, one power iteration, Bᵀ: σ stopped moving
+    assert len(on_slow.passes) > len(on_gap.passes)
+    for x, fit in ((gap, on_gap), (slow_rows, on_slow)):
+        sigma, vt = exact_pca(x, standardize=False)
+        assert max_relative_error(sigma, fit.singular_values) < 0.01
+        assert subspace_cosine(vt, fit.components) > 0.99
+
+
 @pytest.mark.parametrize("power_iter", [0, 2])
 def test_passes_are_counted_and_each_reads_the_matrix_once(power_iter):
     x = matrix_with_spectrum(separated(10), 100, 500, np.random.default_rng(4))
