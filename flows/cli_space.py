@@ -76,7 +76,7 @@ def write_plot(space, path: Path) -> Path:
 
 @app.command()
 def show(
-    url: str = typer.Argument(..., help="weight store (its space/ group is read) or, with --group '', a space"),
+    url: str = typer.Argument(..., help="weight store (its space/ group is read), or a space with --group ''"),
     group: str = typer.Option("space", help="group of the space under URL ('' for URL itself)"),
     plot: Path = typer.Option(Path("w2w-out/space.png"), help="PNG to write"),
 ) -> None:

@@ -134,7 +134,8 @@ class ZarrRowMatrix:
         c0, c1, _ = (columns or slice(None)).indices(self.n_cols)
         col_chunks = tuple(w for w in (c0, c1 - c0, self.n_cols - c1) if w > 0)
         # a fresh name per pass: a distributed scheduler may still be releasing the last pass's keys
-        x = da.from_zarr(self._weights, chunks=(self._row_chunks, col_chunks), name=f"w2w-weights-{uuid.uuid4().hex}")
+        x = da.from_zarr(self._weights, chunks=(self._row_chunks, col_chunks),
+                         name=f"w2w-weights-{uuid.uuid4().hex}")
         j = 1 if c0 > 0 else 0
         block_index = {s: i for i, s in enumerate(np.cumsum((0,) + self._row_chunks)[:-1])}
         pieces = [x.blocks[block_index[b.start], j] for b in self._blocks]

@@ -45,7 +45,8 @@ def fit_space_from_store(store_url: str, config: PCAConfig, backend: str = "nump
         fit_config = {
             **config.as_dict(), "method": fit.method, "backend": backend, "store_url": redact_url(store_url),
             "n_rows": matrix.n_rows, "n_params": matrix.n_cols, "seconds": time.perf_counter() - started,
-            "passes": [{"label": r.label, "seconds": r.seconds, "bytes_read": r.bytes_read} for r in fit.passes],
+            "passes": [{"label": r.label, "seconds": r.seconds, "bytes_read": r.bytes_read}
+                       for r in fit.passes],
         }
         return space_from_fit(fit, matrix.row_ids, fit_config)
 

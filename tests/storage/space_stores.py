@@ -24,7 +24,8 @@ def write_store(url: str, x: np.ndarray, done: np.ndarray, rows_per_chunk: int =
         good = rows[done[rows]]
         bad = rows[~done[rows]]
         if len(bad):  # garbage data, then the status of a crash (pending) or a failure
-            store.write_rows(bad, np.random.default_rng(len(bad)).normal(0, 1e3, (len(bad), d)).astype(np.float32), [0.0] * len(bad), [0] * len(bad), "x")
+            garbage = np.random.default_rng(len(bad)).normal(0, 1e3, (len(bad), d)).astype(np.float32)
+            store.write_rows(bad, garbage, [0.0] * len(bad), [0] * len(bad), "x")
             status[bad] = np.where(bad % 2, PENDING, FAILED)
         if len(good):
             store.write_rows(good, x[good], [0.0] * len(good), [0] * len(good), "h")

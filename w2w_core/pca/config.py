@@ -35,8 +35,8 @@ class PCAConfig:
         if self.n_power_iter is not None and self.n_power_iter < 0:
             raise InputError(f"n_power_iter must be >= 0, got {self.n_power_iter}")
         if not 0 <= self.min_power_iter <= self.max_power_iter_auto or self.tol <= 0:
-            raise InputError(f"adaptive power iterations need 0 <= min_power_iter <= max_power_iter_auto "
-                             f"and tol > 0, got {self.min_power_iter}, {self.max_power_iter_auto}, {self.tol}")
+            raise InputError("adaptive power iterations need 0 <= min_power_iter <= max_power_iter_auto and "
+                             f"tol > 0, got {self.min_power_iter}, {self.max_power_iter_auto}, {self.tol}")
 
     @property
     def oversamples(self) -> int:
