@@ -36,6 +36,7 @@ class BaseTrainConfig:
     unet_steps: int = 3000  # diffusion optimisation steps
     unet_batch: int = 32
     unet_lr: float = 1e-3
+    min_snr_gamma: float = 5.0  # Min-SNR loss weighting (Hang et al. 2023): ~3x faster convergence
     p_full_prompt: float = 0.7  # prompt lists every attribute
     p_class_prompt: float = 0.1  # prompt is world.CLASS_PROMPT (Dreambooth's prior prompt)
     p_empty_prompt: float = 0.1  # prompt is "" (for classifier-free guidance)
@@ -124,6 +125,13 @@ def encode_prompts(pipe: StableDiffusionPipeline, prompts: list[str]) -> torch.T
     return pipe.text_encoder(tokens.input_ids)[0]
 
 
+def min_snr_weights(scheduler, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """min(SNR, gamma) / SNR per timestep: for epsilon prediction, damps the easy low-noise steps."""
+    alphas = scheduler.alphas_cumprod[t]
+    snr = alphas / (1 - alphas)
+    return torch.clamp(snr, max=gamma) / snr
+
+
 def train_unet(pipe: StableDiffusionPipeline, latents: torch.Tensor, attributes: np.ndarray, config: BaseTrainConfig) -> float:
     """Epsilon-prediction DDPM loss (Ho et al. 2020, SD's objective) on scaled latents."""
     rng = np.random.default_rng(config.seed + 1)
@@ -143,7 +151,8 @@ def train_unet(pipe: StableDiffusionPipeline, latents: torch.Tensor, attributes:
         noisy = scheduler.add_noise(clean, noise, t)
         prompts = [training_prompt(attributes[i], rng, config) for i in index]
         prediction = pipe.unet(noisy, t, encode_prompts(pipe, prompts)).sample
-        loss = F.mse_loss(prediction, noise)
+        per_sample = F.mse_loss(prediction, noise, reduction="none").mean(dim=(1, 2, 3))
+        loss = (min_snr_weights(scheduler, t, config.min_snr_gamma) * per_sample).mean()
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

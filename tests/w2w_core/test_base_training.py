@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import torch
 
 from w2w_core import world
 from w2w_core.base_model import load_base_model
@@ -37,3 +38,13 @@ def test_training_prompts_mix_full_class_empty_and_partial():
     assert abs(shares["full"] - 0.7) < 0.05 and abs(shares["empty"] - 0.1) < 0.03
     assert shares["class"] >= 0.08  # class prompt also arises from an empty partial subset
     assert all(p == "" or p.startswith(world.CLASS_PROMPT) for p in prompts)
+
+
+def test_min_snr_weights_damp_only_low_noise_steps():
+    from w2w_core.base_model import build_scheduler
+    from w2w_core.base_training import min_snr_weights
+
+    t = torch.tensor([0, 100, 500, 999])
+    weights = min_snr_weights(build_scheduler(), t, gamma=5.0)
+    assert weights[0] < 0.01 and weights[1] < 1.0  # almost clean latents: SNR far above gamma
+    assert torch.allclose(weights[2:], torch.ones(2))  # noisy latents: SNR below gamma, full weight
