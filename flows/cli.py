@@ -7,15 +7,19 @@ from pathlib import Path
 
 import typer
 
-from flows import cli_dataset, cli_s3
+from flows import cli_dataset, cli_s3, cli_space
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The temporary Prefect API a local run starts can take a while on a loaded laptop; no telemetry.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 app = typer.Typer(help="weights2weights: identity LoRAs as data.", no_args_is_help=True, pretty_exceptions_enable=False)
 base_app = typer.Typer(help="The embedded tiny base model.", no_args_is_help=True)
 app.add_typer(base_app, name="base")
 app.add_typer(cli_s3.app, name="s3", help="A local S3-compatible server and credential checks.")
 app.add_typer(cli_dataset.app, name="dataset")
+app.add_typer(cli_space.app, name="space")
 
 
 def _fail(error: Exception) -> None:
@@ -34,7 +38,7 @@ def finetune(
 ) -> None:
     """Fine-tune one identity's rank-1 LoRA; write the LoRA file and its weight vector."""
     from w2w_core.errors import W2WError
-    from flows.run import finetune_one
+    from flows.single_identity import finetune_one
 
     try:
         summary = finetune_one(seed, images, out, model, steps, prior_weight)
@@ -54,7 +58,7 @@ def generate(
 ) -> None:
     """Generate a PNG grid from the base model, with a LoRA file applied if given."""
     from w2w_core.errors import W2WError
-    from flows.run import generate_grid
+    from flows.single_identity import generate_grid
 
     try:
         path = generate_grid(lora, prompt, out, n, seed, model)
@@ -65,15 +69,21 @@ def generate(
 
 @app.command()
 def run(
-    out: Path = typer.Option(Path("w2w-out"), help="folder for the report"),
-    n_identities: int = typer.Option(4, help="identities to fine-tune"),
-    steps: int = typer.Option(300, help="fine-tune steps per identity"),
+    out: Path = typer.Option(Path("w2w-out"), help="folder for the store, the space and the report"),
+    n_identities: int = typer.Option(16, help="identities to fine-tune into the weight store"),
+    batch_size: int = typer.Option(8, help="identities per Prefect task (one store chunk)"),
+    k: int = typer.Option(8, help="components of the w2w space"),
+    steps: int = typer.Option(None, help="fine-tune steps per identity (default: FinetuneConfig's)"),
 ) -> None:
-    """The main job on the embedded default: fine-tune identities, generate, write a report picture."""
-    from flows.run import run_default
+    """The main job on the embedded default: dataset -> w2w space -> samples, in report.png."""
+    from flows.end_to_end import w2w_run
+    from w2w_core.errors import W2WError
 
-    report = run_default(out, n_identities, steps)
-    typer.echo(f"wrote {report}")
+    try:
+        summary = w2w_run(str(out), n_identities, batch_size, k, steps)
+    except W2WError as error:
+        _fail(error)
+    typer.echo(json.dumps({key: summary[key] for key in ("counts", "k", "explained_variance", "fidelity_rank_percentile", "report")}, indent=2))
 
 
 @base_app.command("train")

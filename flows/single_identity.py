@@ -1,4 +1,4 @@
-"""Local jobs behind the CLI: fine-tune one identity, generate a grid, the default run.
+"""One identity at a time, behind the CLI: fine-tune it, generate from a LoRA file.
 
 These are the edges where files are read and written; the science they call
 lives in w2w_core. Every file is written whole or not at all.
@@ -7,30 +7,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from storage.files import write_atomic
 from w2w_core import world
 from w2w_core.base_model import BaseModel, load_base_model
 from w2w_core.errors import InputError, LayoutMismatchError
 from w2w_core.finetune import FinetuneConfig, FinetuneResult, finetune_identity
-from w2w_core.generate import generate_images, generate_with_lora
+from w2w_core.generate import generate_images
 from w2w_core.images import image_grid, load_image_files
 from w2w_core.lora import export_lora_file
 
 IMAGES_PER_IDENTITY = 10
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as file:
-        file.write(data)
-    os.replace(file.name, path)
 
 
 def write_png(path: Path, picture) -> None:
@@ -85,20 +75,3 @@ def load_lora_file(base: BaseModel, lora: Path) -> None:
         base.pipe.load_lora_weights(str(lora))
     except (ValueError, KeyError, RuntimeError, OSError) as error:
         raise LayoutMismatchError(f"LoRA file {lora} does not fit the model {base.model_id}: {error}") from error
-
-
-def run_default(out: Path, n_identities: int, steps: int) -> Path:
-    """Fine-tune held-out identities and show, per row: training images | generated images."""
-    base = load_base_model()
-    rows = []
-    for seed in tqdm(world.heldout_seeds(n_identities), desc="identities"):
-        images = world.render_identity(world.make_identity(seed), IMAGES_PER_IDENTITY, base.image_size)
-        result = finetune_identity(base, images, FinetuneConfig(steps=steps))
-        save_finetune(result, out / f"identity-{seed}")
-        generated = generate_with_lora(base, result.vector, result.layout, world.INSTANCE_PROMPT, 4, seed=seed)
-        rows.append(np.concatenate([images[:4], generated]))
-    rows.append(np.concatenate([np.zeros_like(images[:4]), generate_images(base, world.INSTANCE_PROMPT, 4)]))
-    report = out / "report.png"
-    write_png(report, image_grid(np.concatenate(rows), columns=8))
-    write_atomic(out / "report.json", json.dumps({"identities": n_identities, "steps": steps}).encode())
-    return report
