@@ -1,0 +1,53 @@
+"""The one-identity commands as a user types them: w2w finetune, w2w generate."""
+import json
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+from typer.testing import CliRunner
+
+from flows.cli import app
+from w2w_core.lora import LoraLayout, import_lora_file
+
+runner = CliRunner()
+
+
+def test_finetune_then_generate_from_the_lora_file(tmp_path):
+    result = runner.invoke(app, ["finetune", "--seed", "7", "--steps", "2", "--out", str(tmp_path / "id7")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    layout = LoraLayout.from_json((tmp_path / "id7/layout.json").read_text())
+    theta = np.load(tmp_path / "id7/theta.npy")
+    assert summary["n_params"] == layout.n_params == theta.size and summary["steps"] == 2
+    assert np.array_equal(import_lora_file(tmp_path / "id7/lora.safetensors", layout), theta)
+    grid = tmp_path / "grid.png"
+    result = runner.invoke(app, ["generate", str(tmp_path / "id7/lora.safetensors"), "--n", "2", "--out", str(grid)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(grid).size == ((2 * 33 + 1) * 4, 33 * 4 + 4)
+
+
+def test_finetune_from_image_files(tmp_path):
+    from w2w_core import world
+
+    for i, image in enumerate(world.render_identity(world.make_identity(11), 3, 32)):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+    args = ["finetune", "--steps", "1", "--out", str(tmp_path / "out")]
+    args += [a for i in range(3) for a in ("--image", str(tmp_path / f"{i}.png"))]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out/lora.safetensors").is_file()
+
+
+def test_bad_input_gives_a_message_not_a_traceback(tmp_path):
+    nothing = runner.invoke(app, ["finetune", "--out", str(tmp_path / "x")])
+    assert nothing.exit_code == 2 and "no identity given" in nothing.output
+    missing = runner.invoke(app, ["finetune", "--image", str(tmp_path / "nope.png"), "--out", str(tmp_path / "x")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert not (tmp_path / "x").exists()  # nothing half-written
+    alien = tmp_path / "alien.safetensors"
+    save_file({"unet.down_blocks.9.attn.to_q.lora_A.weight": torch.zeros(1, 5),
+               "unet.down_blocks.9.attn.to_q.lora_B.weight": torch.zeros(5, 1)}, alien)
+    wrong = runner.invoke(app, ["generate", str(alien), "--out", str(tmp_path / "g.png")])
+    assert wrong.exit_code == 2 and "does not fit" in wrong.output
+    assert not (tmp_path / "g.png").exists()
