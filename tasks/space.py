@@ -35,8 +35,8 @@ def fit_space_from_store(store_url: str, config: PCAConfig, backend: str = "nump
     """Fit the space on the done rows of the store at `store_url` (usable without Prefect)."""
     started = time.perf_counter()
     with ZarrRowMatrix(store_url, storage_options, backend, read) as matrix:
-        total = planned_passes(config, matrix.n_rows, matrix.n_cols)
-        log(f"fitting k={config.k} on {matrix!r}: {total} passes planned")
+        total = planned_passes(config, matrix)
+        log(f"fitting k={config.k} on {matrix!r}: at most {total} passes")
         report, bar = _pass_reporter(total, log)
         try:
             fit = fit_pca(matrix, config, on_pass=report)

@@ -23,7 +23,7 @@ class PCAConfig:
     max_power_iter_auto: int = 6  # adaptive: at most this many
     seed: int = 0  # seed of the random test matrix Ω (same on NumPy and CuPy)
     gram_max_rows: int = 8192  # "auto" never picks gram above this N (the N x N matrix is 8 N² bytes)
-    gram_slab_bytes: int = 256 * 2**20  # gram: float32 bytes of one column slab [N, w] held at once
+    gram_slab_bytes: int = 512 * 2**20  # gram: float32 bytes of one column slab [N, w] held at once
 
     def __post_init__(self) -> None:
         if self.k < 1:

@@ -1,7 +1,7 @@
 """Fit the PCA: pick the route, run it over the matrix, tidy the result.
 
 Routes are modules with the same two functions, `fit(matrix, config)` and
-`planned_passes(config, n, d)`; `ROUTES` maps a method name to its module.
+`planned_passes(config, n, d, column_chunk)`; `ROUTES` maps a method name to its module.
 """
 from __future__ import annotations
 
@@ -65,8 +65,10 @@ def choose_method(config: PCAConfig, n: int, d: int) -> str:
     return "randomized"
 
 
-def planned_passes(config: PCAConfig, n: int, d: int) -> int:
-    return ROUTES[choose_method(config, n, d)].planned_passes(config, n, d)
+def planned_passes(config: PCAConfig, matrix: RowMatrix) -> int:
+    """Passes the fit of `matrix` will make (at most: adaptive power iterations may stop sooner)."""
+    n, d = matrix.n_rows, matrix.n_cols
+    return ROUTES[choose_method(config, n, d)].planned_passes(config, n, d, matrix.column_chunk)
 
 
 def _flip_signs(components: np.ndarray, coefficients: np.ndarray) -> None:

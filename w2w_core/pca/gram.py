@@ -22,12 +22,15 @@ from w2w_core.pca.passes import Matrix, column_slab, rmatmat
 from w2w_core.pca.result import Decomposition
 
 
-def slab_width(config: PCAConfig, n_rows: int, n_cols: int) -> int:
-    return max(1, min(n_cols, config.gram_slab_bytes // (4 * max(n_rows, 1))))
+def slab_width(config: PCAConfig, n_rows: int, n_cols: int, column_chunk: int = 1) -> int:
+    """Columns per slab: as many as `gram_slab_bytes` holds, in whole store column chunks (a slab
+    cutting a chunk would decode it twice), but at least one chunk."""
+    width = max(1, config.gram_slab_bytes // (4 * max(n_rows, 1)))
+    return min(n_cols, max(column_chunk, width // column_chunk * column_chunk))
 
 
-def planned_passes(config: PCAConfig, n_rows: int, n_cols: int) -> int:
-    return math.ceil(n_cols / slab_width(config, n_rows, n_cols)) + 1
+def planned_passes(config: PCAConfig, n_rows: int, n_cols: int, column_chunk: int = 1) -> int:
+    return math.ceil(n_cols / slab_width(config, n_rows, n_cols, column_chunk)) + 1
 
 
 def _column_sum_of_squares(xp: ModuleType, a: Any, rows: int = 512) -> Any:
@@ -41,7 +44,7 @@ def _column_sum_of_squares(xp: ModuleType, a: Any, rows: int = 512) -> Any:
 
 def fit(matrix: Matrix, config: PCAConfig) -> Decomposition:
     xp, n, d, k = matrix.xp, matrix.n_rows, matrix.n_cols, config.k
-    width = slab_width(config, n, d)
+    width = slab_width(config, n, d, matrix.column_chunk)
     n_slabs = math.ceil(d / width)
     g = xp.zeros((n, n), dtype=xp.float64)
     means, m2s = [], []

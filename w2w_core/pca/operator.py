@@ -35,6 +35,7 @@ class RowMatrix(Protocol):
     n_cols: int
     row_ids: np.ndarray  # [n_rows] int64: which rows of the source (e.g. the store) these are
     bytes_read: int  # cumulative bytes read, counted in the stored dtype (decoded, before any cast)
+    column_chunk: int  # columns stored together: a column slab aligned to it reads each chunk once
 
     def pass_over_rows(self, kernel: Kernel, combine: Combine, shared: Sequence[Any] = (),
                        columns: slice | None = None) -> None:
@@ -64,7 +65,7 @@ class ArrayMatrix:
         self.array, self.xp, self.block_rows = array, xp, max(1, int(block_rows))
         self.n_rows, self.n_cols = (int(s) for s in array.shape)
         self.row_ids = np.arange(self.n_rows, dtype=np.int64) if row_ids is None else np.asarray(row_ids)
-        self.bytes_read = 0
+        self.bytes_read, self.column_chunk = 0, 1
 
     def pass_over_rows(self, kernel: Kernel, combine: Combine, shared: Sequence[Any] = (),
                        columns: slice | None = None) -> None:
@@ -82,7 +83,7 @@ class CountingMatrix:
     def __init__(self, inner: RowMatrix, on_pass: Callable[[PassRecord], None] | None = None) -> None:
         self.inner, self.on_pass = inner, on_pass
         self.xp, self.n_rows, self.n_cols = inner.xp, inner.n_rows, inner.n_cols
-        self.row_ids = inner.row_ids
+        self.row_ids, self.column_chunk = inner.row_ids, inner.column_chunk
         self.records: list[PassRecord] = []
 
     @property

@@ -33,7 +33,7 @@ def sketch_size(config: PCAConfig, n_rows: int, n_cols: int) -> int:
     return min(config.k + config.oversamples, n_rows, n_cols)
 
 
-def planned_passes(config: PCAConfig, n_rows: int, n_cols: int) -> int:
+def planned_passes(config: PCAConfig, n_rows: int, n_cols: int, column_chunk: int = 1) -> int:
     """Passes with the most power iterations the settings allow (adaptive fits may stop sooner)."""
     return 2 * config.max_power_iter + 3
 
