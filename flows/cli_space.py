@@ -33,7 +33,8 @@ def fit(
     backend: str = typer.Option("numpy", help="numpy (CPU) | cupy (GPU)"),
     standardize: bool = typer.Option(True, help="divide each parameter by its std, as the paper does"),
     n_oversamples: int = typer.Option(None, help="randomized: extra sketch columns (default max(100, k/2))"),
-    n_power_iter: int = typer.Option(None, help="randomized: QR-normalized power iterations (default 3)"),
+    n_power_iter: int = typer.Option(
+        None, help="randomized: power iterations (default: adaptive, until no top-k σ moves 1 %, at most 6)"),
     seed: int = typer.Option(0, help="seed of the random test matrix"),
     scheduler: str = typer.Option(None, help="Dask scheduler address (default: threads in this process)"),
     space_url: str = typer.Option(None, help="where to save the space (default: STORE_URL/space)"),
