@@ -29,11 +29,11 @@ class BaseTrainConfig:
     seed: int = 0  # every random choice below derives from it
     n_identities: int = 3000  # training identities (world.train_seeds)
     images_per_identity: int = 8  # renders per identity, with nuisance variation
-    vae_steps: int = 1500  # autoencoder optimisation steps
+    vae_steps: int = 2500  # autoencoder optimisation steps
     vae_batch: int = 32
-    vae_lr: float = 1e-3
+    vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-6  # tiny KL term, as SD's VAE, keeps latents well scaled
-    unet_steps: int = 3000  # diffusion optimisation steps
+    unet_steps: int = 4000  # diffusion optimisation steps
     unet_batch: int = 32
     unet_lr: float = 1e-3
     min_snr_gamma: float = 5.0  # Min-SNR loss weighting (Hang et al. 2023): ~3x faster convergence
