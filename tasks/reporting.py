@@ -63,10 +63,12 @@ def sampled_rows(base: BaseModel, layout: LoraLayout, space: Space, config: Repo
 def fidelity(images: dict[str, np.ndarray]) -> dict[str, float]:
     """Mean probe rank percentile of each generated set against the training renders (1.0: perfect)."""
     probe = load_probe()
-    n = len(images["training"])
-    centroid = lambda x: identity_centroids(embed_images(probe, x.reshape(-1, *x.shape[2:])), n)  # noqa: E731
-    reference = centroid(images["training"])
-    return {name: float(fidelity_percentiles(centroid(images[name]), reference).mean()) for name in ("lora", "space")}
+
+    def centroids(per_model: np.ndarray) -> np.ndarray:  # [models, images, H, W, 3] -> [models, E]
+        return identity_centroids(embed_images(probe, per_model.reshape(-1, *per_model.shape[2:])), len(per_model))
+
+    reference = centroids(images["training"])
+    return {name: float(fidelity_percentiles(centroids(images[name]), reference).mean()) for name in ("lora", "space")}
 
 
 def figure(images: dict[str, np.ndarray], samples: np.ndarray, space: Space):
