@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from flows.cli_common import fail
+
 from flows import cli_dataset, cli_s3, cli_space
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -20,11 +22,6 @@ app.add_typer(base_app, name="base")
 app.add_typer(cli_s3.app, name="s3", help="A local S3-compatible server and credential checks.")
 app.add_typer(cli_dataset.app, name="dataset")
 app.add_typer(cli_space.app, name="space")
-
-
-def _fail(error: Exception) -> None:
-    typer.secho(f"error: {error}", fg="red", err=True)
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -43,7 +40,7 @@ def finetune(
     try:
         summary = finetune_one(seed, images, out, model, steps, prior_weight)
     except W2WError as error:
-        _fail(error)
+        fail(error)
     typer.echo(json.dumps(summary, indent=2))
 
 
@@ -63,7 +60,7 @@ def generate(
     try:
         path = generate_grid(lora, prompt, out, n, seed, model)
     except W2WError as error:
-        _fail(error)
+        fail(error)
     typer.echo(f"wrote {path}")
 
 
@@ -82,7 +79,7 @@ def run(
     try:
         summary = w2w_run(str(out), n_identities, batch_size, k, steps)
     except W2WError as error:
-        _fail(error)
+        fail(error)
     typer.echo(json.dumps({key: summary[key] for key in ("counts", "k", "explained_variance", "fidelity_rank_percentile", "report")}, indent=2))
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from flows.cli_common import fail
+
 from w2w_core.errors import W2WError
 
 app = typer.Typer(help="The w2w space: PCA of the weight store.", no_args_is_help=True)
@@ -18,11 +20,6 @@ app = typer.Typer(help="The w2w space: PCA of the weight store.", no_args_is_hel
 @app.callback()
 def _group() -> None:
     """The w2w space (PCA of the weight matrix)."""
-
-
-def _fail(error: Exception) -> None:
-    typer.secho(f"error: {error}", fg="red", err=True)
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -47,7 +44,7 @@ def fit(
                            n_oversamples=n_oversamples, n_power_iter=n_power_iter, seed=seed,
                            scheduler=scheduler, space_url=space_url)
     except W2WError as error:
-        _fail(error)
+        fail(error)
     typer.echo(json.dumps(result, indent=2))
 
 
@@ -88,6 +85,6 @@ def show(
     try:
         space = load_space(url, group=group or None)
     except W2WError as error:
-        _fail(error)
+        fail(error)
     typer.echo(json.dumps(summary(space), indent=2))
     typer.echo(f"wrote {write_plot(space, plot)}")

@@ -14,3 +14,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
 
 pytest_plugins = ["tests.s3_fixture"]
+
+
+import pytest  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """One BLAS thread: spinning OpenBLAS threads slow small products 10-100x on 2 shared cores."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -1,7 +1,6 @@
 """The PCA over a real weight store, read with Dask: only done rows, bounded blocks, same answers."""
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from storage.dask_matrix import ReadConfig, ZarrRowMatrix
 from tests.storage.space_stores import write_store
@@ -10,12 +9,6 @@ from w2w_core.errors import BackendUnavailableError, InputError, StorageError
 from w2w_core.pca import ArrayMatrix, PCAConfig, fit_pca
 
 N, D = 150, 1000
-
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 @pytest.fixture(scope="module")

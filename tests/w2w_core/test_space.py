@@ -1,18 +1,11 @@
 """The w2w space: project / reconstruct / sample / truncate against known ground truth."""
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from tests.w2w_core.pca.spectra import matrix_with_spectrum, separated
 from w2w_core.errors import InputError, LayoutMismatchError
 from w2w_core.pca import ArrayMatrix, PCAConfig, fit_pca
 from w2w_core.space import Space, project, reconstruct, sample, sample_coefficients, space_from_fit, summary, truncate
-
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 @pytest.fixture(scope="module")
