@@ -33,10 +33,6 @@ class BaseTrainConfig:
     vae_batch: int = 32
     vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-6  # tiny KL term, as SD's VAE, keeps latents well scaled
-    decoder_steps: int = 0  # decoder-only fine-tune with the encoder frozen (0: skip)
-    decoder_batch: int = 64
-    decoder_lr: float = 5e-4
-    decoder_edge_weight: float = 1.0  # weight of the image-gradient (edge) L1 term
     unet_steps: int = 4000  # diffusion optimisation steps
     unet_batch: int = 32
     unet_lr: float = 1e-3
@@ -84,42 +80,6 @@ def train_vae(vae, images: np.ndarray, config: BaseTrainConfig) -> float:
         reconstruction = vae.decode(posterior.sample()).sample
         mse = F.mse_loss(reconstruction, batch)
         loss = mse + config.vae_kl_weight * posterior.kl().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        bar.set_postfix(mse=f"{mse.item():.4f}")
-    vae.eval()
-    return float(mse.detach())
-
-
-def edge_l1(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 between horizontal and vertical pixel differences: weighs thin edges (a mouth's
-    curve, a glasses frame) that plain MSE averages away."""
-    dx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731 - tiny local helpers
-    dy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
-    return F.l1_loss(dx(reconstruction), dx(target)) + F.l1_loss(dy(reconstruction), dy(target))
-
-
-def finetune_decoder(vae, images: np.ndarray, config: BaseTrainConfig) -> float:
-    """Sharpen the decoder with the encoder frozen (as Stable Diffusion's ft-MSE VAE was made).
-
-    The latents do not change, so a UNet, and every LoRA trained on it, stays valid.
-    Loss: MSE plus `decoder_edge_weight` x edge L1. Returns the final MSE.
-    """
-    latents = encode_latents(vae, images)
-    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
-    optimizer = torch.optim.AdamW(params, lr=config.decoder_lr)
-    schedule = warmup_cosine(optimizer, config.decoder_steps)
-    rng = np.random.default_rng(config.seed + 2)
-    vae.train()
-    bar = tqdm(range(config.decoder_steps), desc="decoder")
-    for _ in bar:
-        index = rng.integers(0, len(images), config.decoder_batch)
-        target = to_tensor(images[index])
-        reconstruction = vae.decode(latents[index]).sample
-        mse = F.mse_loss(reconstruction, target)
-        loss = mse + config.decoder_edge_weight * edge_l1(reconstruction, target)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -222,8 +182,6 @@ def train_base_model(config: BaseTrainConfig, out_dir: Path, vae_from: Path | No
     else:
         pipe.vae = AutoencoderKL.from_pretrained(Path(vae_from) / "vae").eval()
         vae_mse = reconstruction_mse(pipe.vae, images[:512])
-    if config.decoder_steps > 0:  # the latents stay the same: the UNet may train before or after
-        finetune_decoder(pipe.vae, images, config)
     latents = encode_latents(pipe.vae, images)
     scaling = float(1.0 / latents.std())
     pipe.vae.register_to_config(scaling_factor=scaling)
@@ -235,31 +193,6 @@ def train_base_model(config: BaseTrainConfig, out_dir: Path, vae_from: Path | No
     return metrics
 
 
-def sharpen_decoder(model_dir: Path, config: BaseTrainConfig) -> dict:
-    """Fine-tune the decoder of the model folder at `model_dir` in place (`finetune_decoder`).
-
-    Only vae/ is rewritten; training.json gains a "decoder" record. The UNet, its latents
-    and LoRAs trained on it stay valid, though the model hash, and so a LoRA layout's
-    base-model hash, changes with the decoder bytes.
-    """
-    torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    started = time.time()
-    vae = AutoencoderKL.from_pretrained(Path(model_dir) / "vae").eval()
-    images, _ = render_training_set(config)
-    before = reconstruction_mse(vae, images[:512])
-    finetune_decoder(vae, images, config)
-    record = {"decoder_steps": config.decoder_steps, "decoder_batch": config.decoder_batch,
-              "decoder_lr": config.decoder_lr, "decoder_edge_weight": config.decoder_edge_weight,
-              "seed": config.seed, "mse_before": before, "mse_after": reconstruction_mse(vae, images[:512]),
-              "seconds": time.time() - started}
-    vae.save_pretrained(Path(model_dir) / "vae")
-    log = Path(model_dir) / "training.json"
-    saved = json.loads(log.read_text()) if log.exists() else {}
-    log.write_text(json.dumps({**saved, "decoder": record}, indent=2))
-    return record
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
@@ -267,16 +200,8 @@ def main() -> None:
     parser.add_argument("--unet-steps", type=int, default=BaseTrainConfig.unet_steps)
     parser.add_argument("--n-identities", type=int, default=BaseTrainConfig.n_identities)
     parser.add_argument("--vae-from", type=Path, default=None, help="reuse the VAE of this model folder")
-    parser.add_argument("--decoder-steps", type=int, default=BaseTrainConfig.decoder_steps,
-                        help="then fine-tune the decoder this many steps, encoder frozen")
-    parser.add_argument("--decoder-only", action="store_true",
-                        help="only fine-tune the decoder of the model folder at --out, in place")
     args = parser.parse_args()
-    config = BaseTrainConfig(vae_steps=args.vae_steps, unet_steps=args.unet_steps, n_identities=args.n_identities,
-                             decoder_steps=args.decoder_steps)
-    if args.decoder_only:
-        print(json.dumps(sharpen_decoder(args.out, config), indent=2))
-        return
+    config = BaseTrainConfig(vae_steps=args.vae_steps, unet_steps=args.unet_steps, n_identities=args.n_identities)
     print(json.dumps(train_base_model(config, args.out, args.vae_from), indent=2))
 
 

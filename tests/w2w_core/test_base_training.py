@@ -48,34 +48,3 @@ def test_min_snr_weights_damp_only_low_noise_steps():
     weights = min_snr_weights(build_scheduler(), t, gamma=5.0)
     assert weights[0] < 0.01 and weights[1] < 1.0  # almost clean latents: SNR far above gamma
     assert torch.allclose(weights[2:], torch.ones(2))  # noisy latents: SNR below gamma, full weight
-
-
-def test_decoder_finetune_keeps_the_latents_and_lowers_reconstruction_error():
-    from dataclasses import replace
-
-    from w2w_core.base_model import TinyModelConfig, build_tiny_pipeline
-    from w2w_core.base_training import encode_latents, finetune_decoder, reconstruction_mse
-
-    torch.manual_seed(0)
-    vae = build_tiny_pipeline(TinyModelConfig(), world.PROMPT_WORDS, seed=0).vae.eval()
-    images = world.render_identities([world.make_identity(s) for s in world.train_seeds(4)], 4).reshape(16, 32, 32, 3)
-    latents, before = encode_latents(vae, images), reconstruction_mse(vae, images)
-    finetune_decoder(vae, images, replace(TINY, decoder_steps=40, decoder_batch=8, decoder_lr=3e-3))
-    assert torch.equal(encode_latents(vae, images), latents)  # UNets and LoRAs on these latents stay valid
-    assert reconstruction_mse(vae, images) < 0.5 * before
-
-
-def test_sharpen_decoder_rewrites_only_the_vae_and_records_the_run(tmp_path):
-    from dataclasses import replace
-
-    from w2w_core.base_training import sharpen_decoder
-
-    train_base_model(TINY, tmp_path / "m")
-    unet = (tmp_path / "m/unet/diffusion_pytorch_model.safetensors").read_bytes()
-    vae = (tmp_path / "m/vae/diffusion_pytorch_model.safetensors").read_bytes()
-    record = sharpen_decoder(tmp_path / "m", replace(TINY, decoder_steps=2, decoder_batch=4))
-    assert (tmp_path / "m/unet/diffusion_pytorch_model.safetensors").read_bytes() == unet
-    assert (tmp_path / "m/vae/diffusion_pytorch_model.safetensors").read_bytes() != vae
-    saved = json.loads((tmp_path / "m/training.json").read_text())
-    assert saved["decoder"] == json.loads(json.dumps(record)) and "metrics" in saved
-    assert load_base_model(tmp_path / "m").image_size == 32
