@@ -4,7 +4,9 @@ Prompts are the full attribute descriptions of held-out identities (every
 attribute stated or, where it has no negative phrase, implied absent). The
 baseline in the same run is the class prompt "a photo of a person", which
 states nothing: its accuracy against the same targets is what chance and the
-world's priors give.
+world's priors give. Two ceiling rows show where attributes get lost: the
+probe on renders of the same identities, and on those renders passed through
+the model's autoencoder (what the 8x8x4 latent keeps).
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/base_attributes.py --n-prompts 200
 """
@@ -19,7 +21,15 @@ from w2w_core import world
 from w2w_core.base_model import load_base_model
 from w2w_core.evaluate import attribute_accuracy
 from w2w_core.generate import generate_images
+from w2w_core.images import to_tensor, to_uint8
 from w2w_core.probe import load_probe, predict_attributes
+
+
+@torch.no_grad()
+def autoencoded(base, images: np.ndarray) -> np.ndarray:
+    """Images through the base model's VAE and back (posterior mean)."""
+    vae = base.pipe.vae
+    return to_uint8(vae.decode(vae.encode(to_tensor(images)).latent_dist.mean).sample)
 
 
 def main() -> None:
@@ -27,26 +37,31 @@ def main() -> None:
     parser.add_argument("--n-prompts", type=int, default=200)
     parser.add_argument("--per-prompt", type=int, default=2)
     parser.add_argument("--guidance", type=float, default=3.0)
+    parser.add_argument("--model", default=None, help="diffusers model folder (default: the embedded one)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    base, probe = load_base_model(), load_probe()
-    targets, prompted, from_class = [], [], []
+    base, probe = load_base_model(args.model), load_probe()
+    targets, prompted, from_class, renders = [], [], [], []
     for i, seed in enumerate(world.heldout_seeds(args.n_prompts)):
-        attributes = world.make_identity(seed).attributes
-        prompt = world.prompt_for(attributes)
-        targets.append(np.repeat(world.attribute_vector(world.make_identity(seed))[None], args.per_prompt, 0))
+        identity = world.make_identity(seed)
+        renders.append(world.render_identity(identity, args.per_prompt, base.image_size))
+        prompt = world.prompt_for(identity.attributes)
+        targets.append(np.repeat(world.attribute_vector(identity)[None], args.per_prompt, 0))
         prompted.append(generate_images(base, prompt, args.per_prompt, seed=i, guidance=args.guidance))
         from_class.append(generate_images(base, world.CLASS_PROMPT, args.per_prompt, seed=i, guidance=args.guidance))
     target = np.concatenate(targets)
     rows = {
         "full attribute prompt": attribute_accuracy(predict_attributes(probe, np.concatenate(prompted)), target),
         "baseline: class prompt": attribute_accuracy(predict_attributes(probe, np.concatenate(from_class)), target),
+        "ceiling: renders": attribute_accuracy(predict_attributes(probe, np.concatenate(renders)), target),
+        "ceiling: renders via VAE": attribute_accuracy(
+            predict_attributes(probe, autoencoded(base, np.concatenate(renders))), target),
     }
     print(f"{len(target)} images, guidance {args.guidance}")
     print(f"{'prompt':24s} " + " ".join(f"{a[:9]:>9s}" for a in world.ATTRIBUTES) + f" {'mean':>6s}")
     for name, accuracy in rows.items():
         print(f"{name:24s} " + " ".join(f"{x:9.3f}" for x in accuracy) + f" {np.mean(accuracy):6.3f}")
-    full, baseline = (np.mean(a) for a in rows.values())
+    full, baseline = (np.mean(rows[name]) for name in ("full attribute prompt", "baseline: class prompt"))
     print(f"ratio full prompt / class prompt mean accuracy: {full / baseline:.2f}")
 
 

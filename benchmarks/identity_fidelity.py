@@ -30,9 +30,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=FinetuneConfig.steps)
     parser.add_argument("--n-generated", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default=None, help="diffusers model folder (default: the embedded one)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    base, probe = load_base_model(), load_probe()
+    base, probe = load_base_model(args.model), load_probe()
     seeds = world.heldout_seeds(args.n_identities)
     train_images, lora_images, base_images, seconds = [], [], [], []
     for i, seed in enumerate(seeds):

@@ -30,7 +30,7 @@ def finetune(
     images: list[Path] = typer.Option(None, "--image", help="image file(s) of one identity, instead of --seed"),
     out: Path = typer.Option(Path("w2w-out/finetune"), help="folder for lora.safetensors and theta.npy"),
     model: Path = typer.Option(None, help="diffusers model folder (default: the embedded tiny model)"),
-    steps: int = typer.Option(300, help="optimisation steps"),
+    steps: int = typer.Option(None, help="optimisation steps (default: FinetuneConfig's)"),
     prior_weight: float = typer.Option(0.0, help="prior-preservation weight (0: off)"),
 ) -> None:
     """Fine-tune one identity's rank-1 LoRA; write the LoRA file and its weight vector."""

@@ -49,7 +49,7 @@ def build(
     url: str = typer.Argument(..., help="Store URL: a local path or s3://bucket/prefix (credentials from AWS_* env vars)."),
     n: int = typer.Option(..., "--n", help="Identities the dataset should hold (rows 0..n-1); grows the store if needed."),
     batch_size: int = typer.Option(8, help="Identities per batch task = rows per chunk (fixed once the store exists)."),
-    steps: int = typer.Option(300, help="Fine-tune steps per identity."),
+    steps: int = typer.Option(None, help="Fine-tune steps per identity (default: FinetuneConfig's)."),
     learning_rate: float = typer.Option(1e-2, help="Fine-tune learning rate."),
     images: int = typer.Option(10, help="World renders per identity."),
     model: Path = typer.Option(None, help="Diffusers base model folder (default: the embedded tiny model)."),
@@ -64,7 +64,8 @@ def build(
     from tasks.batch_training import DatasetConfig
     from w2w_core.finetune import FinetuneConfig
 
-    config = DatasetConfig(FinetuneConfig(steps=steps, learning_rate=learning_rate), images,
+    tuning = {"learning_rate": learning_rate} | ({} if steps is None else {"steps": steps})
+    config = DatasetConfig(FinetuneConfig(**tuning), images,
                            str(model) if model else None, dtype)
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(url, n, stop, POLL_S), daemon=True)

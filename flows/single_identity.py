@@ -51,10 +51,12 @@ def save_finetune(result: FinetuneResult, out: Path) -> dict:
 
 
 def finetune_one(seed: int | None, files: list[Path] | None, out: Path, model: Path | None,
-                 steps: int, prior_weight: float) -> dict:
+                 steps: int | None, prior_weight: float) -> dict:
+    """Fine-tune one identity (steps None: FinetuneConfig's default) and save its outputs to `out`."""
     base = load_base_model(model)
     images = identity_images(seed, files, base.image_size)
-    result = finetune_identity(base, images, FinetuneConfig(steps=steps, prior_weight=prior_weight))
+    tuning = {"prior_weight": prior_weight} | ({} if steps is None else {"steps": steps})
+    result = finetune_identity(base, images, FinetuneConfig(**tuning))
     return save_finetune(result, out)
 
 
