@@ -19,17 +19,17 @@ import torch
 
 from w2w_core import world
 from w2w_core.base_model import load_base_model
+from w2w_core.base_training import encode_latents
 from w2w_core.evaluate import attribute_accuracy
 from w2w_core.generate import generate_images
-from w2w_core.images import to_tensor, to_uint8
+from w2w_core.images import to_uint8
 from w2w_core.probe import load_probe, predict_attributes
 
 
 @torch.no_grad()
 def autoencoded(base, images: np.ndarray) -> np.ndarray:
     """Images through the base model's VAE and back (posterior mean)."""
-    vae = base.pipe.vae
-    return to_uint8(vae.decode(vae.encode(to_tensor(images)).latent_dist.mean).sample)
+    return to_uint8(base.pipe.vae.decode(encode_latents(base.pipe.vae, images)).sample)
 
 
 def main() -> None:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import typer
 
-from flows.cli_common import fail
-
 from flows import cli_dataset, cli_s3, cli_space
+from flows.cli_common import fail, finetune_config
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The temporary Prefect API a local run starts can take a while on a loaded laptop; no telemetry.
@@ -38,7 +37,7 @@ def finetune(
     from flows.single_identity import finetune_one
 
     try:
-        summary = finetune_one(seed, images, out, model, steps, prior_weight)
+        summary = finetune_one(seed, images, out, model, finetune_config(steps, prior_weight=prior_weight))
     except W2WError as error:
         fail(error)
     typer.echo(json.dumps(summary, indent=2))

@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
+from flows.cli_common import finetune_config
 from flows.cli_dataset_status import status, status_text
 from storage import format as fmt
 from storage.weight_store import WeightStore
@@ -62,10 +63,8 @@ def build(
     """Fine-tune identities into the store; exit 1 if any identity is left failed."""
     from flows.dataset import DatasetIncompleteError, build_weights_dataset
     from tasks.batch_training import DatasetConfig
-    from w2w_core.finetune import FinetuneConfig
 
-    tuning = {"learning_rate": learning_rate} | ({} if steps is None else {"steps": steps})
-    config = DatasetConfig(FinetuneConfig(**tuning), images,
+    config = DatasetConfig(finetune_config(steps, learning_rate=learning_rate), images,
                            str(model) if model else None, dtype)
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(url, n, stop, POLL_S), daemon=True)

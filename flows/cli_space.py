@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 
 from flows.cli_common import fail
-
 from w2w_core.errors import W2WError
 
 app = typer.Typer(help="The w2w space: PCA of the weight store.", no_args_is_help=True)

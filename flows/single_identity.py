@@ -51,12 +51,11 @@ def save_finetune(result: FinetuneResult, out: Path) -> dict:
 
 
 def finetune_one(seed: int | None, files: list[Path] | None, out: Path, model: Path | None,
-                 steps: int | None, prior_weight: float) -> dict:
-    """Fine-tune one identity (steps None: FinetuneConfig's default) and save its outputs to `out`."""
+                 config: FinetuneConfig) -> dict:
+    """Fine-tune one identity and save its outputs to `out`."""
     base = load_base_model(model)
     images = identity_images(seed, files, base.image_size)
-    tuning = {"prior_weight": prior_weight} | ({} if steps is None else {"steps": steps})
-    result = finetune_identity(base, images, FinetuneConfig(**tuning))
+    result = finetune_identity(base, images, config)
     return save_finetune(result, out)
 
 

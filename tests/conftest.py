@@ -5,6 +5,9 @@ contention slows training steps 10-100x (measured on this project's machines).
 """
 import os
 
+import pytest
+from threadpoolctl import threadpool_limits
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("MKL_NUM_THREADS", "2")
@@ -14,10 +17,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
 
 pytest_plugins = ["tests.s3_fixture"]
-
-
-import pytest  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
