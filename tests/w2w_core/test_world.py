@@ -1,4 +1,5 @@
 """The embedded identity world: determinism, correlations, split, nuisance, prompts, bad input."""
+import dataclasses
 import re
 
 import numpy as np
@@ -9,6 +10,7 @@ from w2w_core.world import (
     ATTRIBUTES, CLASS_PROMPT, INSTANCE_PROMPT, PROMPT_WORDS, STYLES, attribute_vector, heldout_seeds,
     is_heldout, make_identity, prompt_for, render_identities, render_identity, train_seeds,
 )
+from w2w_core.world.render import nuisance, render_params
 
 N_POP = 2000
 
@@ -107,6 +109,27 @@ def test_nuisance_does_not_change_identity():
     dist = ((a[:, None] - b[None]) ** 2).sum(-1)
     top1 = (dist.argmin(1) == np.arange(len(ids))).mean()   # measured 0.88; chance 1/60
     assert top1 > 0.7, f"only {top1:.2f} of identities matched their own renders"
+
+
+# (parameter, value just below the attribute's threshold, just above, a same-sized step far from it)
+STEPPED_CUES = [
+    ("weight", 0.555, 0.605, (0.30, 0.35)),   # chubby above 0.58
+    ("age", 34.0, 38.0, (22.0, 26.0)),        # young below 36
+    ("smile", 0.42, 0.48, (0.0, 0.06)),       # smiling above 0.45
+]
+
+
+def _render_with(param: str, value: float) -> np.ndarray:
+    params = dataclasses.replace(make_identity(7).params, **{param: value})
+    return render_params(params.to_array()[None].repeat(4, 0), nuisance(7, 0, 4)).astype(int)
+
+
+@pytest.mark.parametrize("param, below_threshold, above_threshold, far_step", STEPPED_CUES)
+def test_thresholded_attributes_change_the_picture_where_they_flip(param, below_threshold, above_threshold, far_step):
+    # a probe (and a tiny diffusion model) can only learn an attribute whose look steps at its threshold
+    across = np.abs(_render_with(param, above_threshold) - _render_with(param, below_threshold)).mean()
+    away = np.abs(_render_with(param, far_step[1]) - _render_with(param, far_step[0])).mean()
+    assert across > 3 * away and across > 0.5
 
 
 def test_prompts_use_known_words():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from w2w_core.world.identity import HAIR_COLOURS
+from w2w_core.world.identity import CHUBBY_MIN_WEIGHT, HAIR_COLOURS, SMILING_MIN_SMILE, YOUNG_MAX_AGE
 from w2w_core.world.shapes import Canvas, band, below, box, coverage, ellipse, ellipse_q, ring
 
 _SKIN = np.array([[0.98, 0.87, 0.79], [0.88, 0.68, 0.53], [0.43, 0.28, 0.19]], np.float32)
@@ -33,6 +33,21 @@ def _span(s: int, lo, hi):
     return (lo, hi) if s > 0 else (-hi, -lo)
 
 
+def step_across(value: np.ndarray, threshold: float, width: float) -> np.ndarray:
+    """0 -> 1 over `width` centred on an attribute's threshold.
+
+    A cue that steps in where the attribute flips is what lets a probe (and a
+    tiny diffusion model) tell a face just past the threshold from one just
+    short of it; a cue that ramps in slowly leaves the borderline faces unreadable.
+    """
+    return np.clip((value - threshold) / width + 0.5, 0, 1)
+
+
+def chubbiness(f: dict[str, np.ndarray]) -> np.ndarray:
+    """Wider face, cheeks and double chin step in across the chubby threshold."""
+    return step_across(f["weight"], CHUBBY_MIN_WEIGHT, 0.04)
+
+
 def colours_and_geometry(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Derived colours ([N, 3]) and head geometry ([N, 1, 1]) shared by all features."""
     flat = {k: v[:, 0, 0] for k, v in f.items()}
@@ -42,7 +57,7 @@ def colours_and_geometry(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     hair = hair * (1 - grey) + _GREY_HAIR * grey
     lips = skin * np.array([0.80, 0.55, 0.55], np.float32)
     lips += (_LIPSTICK - lips) * flat["lipstick"][:, None]
-    a = 0.385 + 0.035 * f["face_width"] + 0.16 * np.maximum(f["weight"] - 0.3, 0)
+    a = 0.385 + 0.035 * f["face_width"] + 0.12 * np.maximum(f["weight"] - 0.3, 0) + 0.045 * chubbiness(f)
     b = 0.50 + 0.035 * f["face_length"] + 0.03 * f["weight"]
     cy = np.float32(-0.10)
     ey = cy + 0.07 + 0.025 * f["eye_height"]
@@ -65,9 +80,9 @@ def draw_body(c: Canvas, X, Y, px, f, g, shirt: np.ndarray, shade: bool) -> None
         back = np.maximum(ellipse(X, Y, 0, cy - 0.02, wide, b + 0.07 + 0.05 * f["hair_volume"], px),
                           box(X, Y, -wide, wide, cy, 0.55 + 0.1 * f["hair_volume"], px))
         c.paint(back * f["long_hair"], g["hair"] * 0.85)
-    neck_w = 0.13 + 0.06 * f["weight"]
+    neck_w = 0.12 + 0.06 * f["weight"] + 0.05 * f["male"]
     c.paint(box(X, Y, -neck_w, neck_w, cy + 0.2, 1.2, px), g["skin"] * (0.82 if shade else 0.9))
-    c.paint(ellipse(X, Y, 0, 1.08, 0.78 + 0.12 * f["weight"], 0.46, px), shirt)
+    c.paint(ellipse(X, Y, 0, 1.08, 0.72 + 0.12 * f["weight"] + 0.14 * f["male"], 0.46, px), shirt)
     for s in (-1, 1):
         c.paint(ellipse(X, Y, s * a, g["ey"] + 0.03, 0.055, 0.09, px), g["skin"] * 0.9)
 
@@ -83,19 +98,22 @@ def draw_head(c: Canvas, X, Y, px, f, g, shade: bool) -> np.ndarray:
         skin = skin * (1.0 - 0.16 * np.clip(q, 0, 1) ** 3)[..., None]
     c.paint(face, skin)
     cheeks = sum(ellipse(X, Y, s * 0.55 * a, g["ey"] + 0.14, 0.09, 0.06, px) for s in (-1, 1))
-    chub = np.clip((f["weight"] - 0.54) / 0.08, 0, 1)   # ramps in across the chubby threshold (0.58)
-    c.paint(cheeks, np.array([[0.85, 0.35, 0.35]], np.float32).repeat(len(a), 0), 0.1 + 0.3 * chub)
+    chub = chubbiness(f)
+    c.paint(cheeks, np.array([[0.85, 0.35, 0.35]], np.float32).repeat(len(a), 0), 0.1 + 0.45 * chub)
     chin_y = cy + 0.8 * b + 0.9 * X ** 2                 # double chin
-    c.paint(band(X, Y, chin_y, 0.012, -0.35 * a, 0.35 * a, px), g["skin"] * 0.72, 0.7 * chub)
+    c.paint(band(X, Y, chin_y, 0.02, -0.4 * a, 0.4 * a, px), g["skin"] * 0.68, 0.9 * chub)
     forehead = np.clip((f["age"] - 40.0) / 25.0, 0, 1)
-    for k in (0, 1):  # forehead lines from 40, nose-to-mouth folds from 33 to 39
+    for k in (0, 1):  # forehead lines from 40; folds, cheek shadows and under-eye bags around 36
         c.paint(band(X, Y, cy - 0.27 * b + 0.06 * k, 0.008, -0.45 * a, 0.45 * a, px), g["skin"] * 0.7,
                 0.6 * forehead)
-    folds = np.clip((f["age"] - 33.0) / 6.0, 0, 1)   # across the young threshold (36)
+    folds = step_across(f["age"], YOUNG_MAX_AGE, 3.0)
     for s in (-1, 1):
+        # soft shadows a blur does not wipe out: sunken cheeks beside the mouth, bags under the eyes
+        c.paint(ellipse(X, Y, s * (g["mw"] + 0.075), g["my"], 0.06, 0.08, px), g["skin"] * 0.78, 0.8 * folds)
+        c.paint(ellipse(X, Y, s * g["ex"], g["ey"] + 0.07, 0.075, 0.032, px), g["skin"] * 0.7, 0.85 * folds)
         fold = g["my"] - 0.1 + 0.9 * (s * X - g["mw"] * 0.9) ** 2
-        c.paint(band(X, Y, fold, 0.01, *_span(s, g["mw"] + 0.02, g["mw"] + 0.09), px),
-                g["skin"] * 0.7, 0.7 * folds)
+        c.paint(band(X, Y, fold, 0.02, *_span(s, g["mw"] + 0.01, g["mw"] + 0.12), px),
+                g["skin"] * 0.62, 0.9 * folds)
     return face
 
 
@@ -144,12 +162,12 @@ def draw_mouth(c: Canvas, X, Y, px, f, g) -> np.ndarray:
     curve = my - 0.07 * smile * (X / mw) ** 2 + 0.02 * smile
     lip_t = 0.02 + 0.006 * f["lip_thickness"]
     lips = band(X, Y, curve, lip_t, -mw, mw, px)
-    opening = np.clip((smile - 0.41) / 0.08, 0, 1) * 0.12 * np.clip(1 - (X / mw) ** 2, 0, 1)
+    opening = step_across(smile, SMILING_MIN_SMILE, 0.04) * 0.2 * np.clip(1 - (X / mw) ** 2, 0, 1)
     mouth = coverage(np.abs(Y - curve - opening / 2) - opening / 2, px) * coverage(np.abs(X) - mw, px)
     c.paint(np.maximum(lips, mouth), g["lips"])
     inner = coverage(np.abs(Y - curve - opening / 2) - opening / 2 + 0.012, px) * coverage(np.abs(X) - mw + 0.015, px)
     c.paint(inner, np.full((len(my), 3), 0.35, np.float32) * [1.0, 0.3, 0.3])
-    teeth = inner * below(-Y, -(curve + 0.6 * opening), px)
+    teeth = inner * below(-Y, -(curve + 0.6 * opening), px)   # upper teeth: above 0.6 of the opening
     c.paint(teeth, np.full((len(my), 3), 0.97, np.float32))
     return np.maximum(lips, mouth)
 
@@ -180,7 +198,7 @@ def draw_glasses(c: Canvas, X, Y, px, f, g) -> None:
     on = f["glasses"]
     for s in (-1, 1):
         lens = ellipse(X, Y, s * ex, ey, la, lb, px, square)
-        c.paint(lens, np.full((len(a), 3), 0.85, np.float32) * [0.8, 0.9, 1.0], 0.18 * on)
-        c.paint(ring(X, Y, s * ex, ey, la, lb, 0.03, px, square), g["frame"], on)
-        c.paint(band(X, Y, ey - 0.02, 0.012, *_span(s, ex + la, a), px), g["frame"], on)
-    c.paint(band(X, Y, ey - 0.025 + 0.25 * X ** 2, 0.012, -(ex - la), ex - la, px), g["frame"], on)
+        c.paint(lens, np.full((len(a), 3), 0.85, np.float32) * [0.8, 0.9, 1.0], 0.25 * on)
+        c.paint(ring(X, Y, s * ex, ey, la, lb, 0.05, px, square), g["frame"], on)
+        c.paint(band(X, Y, ey - 0.02, 0.018, *_span(s, ex + la, a), px), g["frame"], on)
+    c.paint(band(X, Y, ey - 0.025 + 0.25 * X ** 2, 0.018, -(ex - la), ex - la, px), g["frame"], on)

@@ -22,11 +22,12 @@ ATTRIBUTES: tuple[str, ...] = (
     "pale_skin", "chubby", "smiling", "blond_hair", "long_hair",
 )
 
-# Thresholds that turn parameters into attributes (see `_attributes_of`).
-_YOUNG_MAX_AGE = 36.0
+# Thresholds that turn parameters into attributes (see `_attributes_of`); the renderer
+# steps the matching visible cues in around the public ones (world/face.py).
+YOUNG_MAX_AGE = 36.0
 _PALE_MAX_TONE = 0.28
-_CHUBBY_MIN_WEIGHT = 0.58
-_SMILING_MIN_SMILE = 0.45
+CHUBBY_MIN_WEIGHT = 0.58
+SMILING_MIN_SMILE = 0.45
 _BLOND_MAX_GREY = 0.5
 
 # Hair colour anchors (RGB in [0, 1]); `hair_kind` picks one, `hair_shade` varies it.
@@ -135,7 +136,7 @@ def _sample_params(rng: np.random.Generator) -> FaceParams:
         brow_thickness=float(np.clip(0.1 + 0.65 * male + 0.25 * rng.random(), 0, 1)), brow_tilt=u(),
         nose_length=u(), nose_width=u(), mouth_width=u(), lip_thickness=u(),
         smile=float(rng.uniform(-0.3, 1.0)),
-        lipstick=0.0 if male else float(rng.random() < 0.45) * float(rng.uniform(0.6, 1.0)),
+        lipstick=0.0 if male else float(rng.random() < 0.65) * float(rng.uniform(0.6, 1.0)),
         beard=beard, beard_style=float(rng.random()), beard_density=float(rng.uniform(0.7, 1.0)),
         glasses=glasses, glasses_shape=float(rng.random()), glasses_colour=float(rng.random()),
         glasses_size=u(),
@@ -146,13 +147,13 @@ def _attributes_of(p: FaceParams) -> dict[str, bool]:
     """Read the binary attributes off the parameters (fixed thresholds)."""
     return {
         "male": p.male > 0.5,
-        "young": p.age < _YOUNG_MAX_AGE,
+        "young": p.age < YOUNG_MAX_AGE,
         "beard": p.beard > 0.5,
         "glasses": p.glasses > 0.5,
         "bald": p.bald > 0.5,
         "pale_skin": p.skin_tone < _PALE_MAX_TONE,
-        "chubby": p.weight > _CHUBBY_MIN_WEIGHT,
-        "smiling": p.smile > _SMILING_MIN_SMILE,
+        "chubby": p.weight > CHUBBY_MIN_WEIGHT,
+        "smiling": p.smile > SMILING_MIN_SMILE,
         "blond_hair": p.hair_kind == HAIR_BLOND and p.grey < _BLOND_MAX_GREY and p.bald < 0.5,
         "long_hair": p.long_hair > 0.5,
     }
