@@ -33,7 +33,7 @@ class BaseTrainConfig:
     vae_batch: int = 32
     vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-6  # tiny KL term, as SD's VAE, keeps latents well scaled
-    unet_steps: int = 4000  # diffusion optimisation steps
+    unet_steps: int = 8000  # diffusion optimisation steps (at 4000 the loss was still falling)
     unet_batch: int = 32
     unet_lr: float = 1e-3
     min_snr_gamma: float = 5.0  # Min-SNR loss weighting (Hang et al. 2023): ~3x faster convergence
