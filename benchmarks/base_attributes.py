@@ -9,6 +9,10 @@ probe on renders of the same identities, and on those renders passed through
 the model's autoencoder (what the 8x8x4 latent keeps).
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/base_attributes.py --n-prompts 200
+
+`--sheet PATH` also writes a picture of the first prompts: per row, two
+renders of the identity, two samples from its full prompt, two from the class
+prompt (the prompts are printed).
 """
 from __future__ import annotations
 
@@ -22,8 +26,20 @@ from w2w_core.base_model import load_base_model
 from w2w_core.base_training import encode_latents
 from w2w_core.evaluate import attribute_accuracy
 from w2w_core.generate import generate_images
-from w2w_core.images import to_uint8
+from w2w_core.images import image_grid, to_uint8
 from w2w_core.probe import load_probe, predict_attributes
+
+
+SHEET_ROWS = 8
+
+
+def write_sheet(path: str, renders: list, prompted: list, from_class: list, prompts: list[str]) -> None:
+    """Rows of [renders | full-prompt samples | class-prompt samples] for the first SHEET_ROWS prompts."""
+    rows = [np.concatenate(parts) for parts in zip(renders, prompted, from_class)][:SHEET_ROWS]
+    image_grid(np.concatenate(rows), columns=len(rows[0])).save(path)
+    print(f"sheet {path}: per row 2 renders | 2 full-prompt samples | 2 class-prompt samples")
+    for i, prompt in enumerate(prompts[:SHEET_ROWS]):
+        print(f"  row {i + 1}: {prompt}")
 
 
 @torch.no_grad()
@@ -38,18 +54,22 @@ def main() -> None:
     parser.add_argument("--per-prompt", type=int, default=2)
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--model", default=None, help="diffusers model folder (default: the embedded one)")
+    parser.add_argument("--sheet", default=None, help="also write a PNG of the first prompts' images here")
     args = parser.parse_args()
     torch.set_num_threads(2)
     base, probe = load_base_model(args.model), load_probe()
-    targets, prompted, from_class, renders = [], [], [], []
+    targets, prompted, from_class, renders, prompts = [], [], [], [], []
     for i, seed in enumerate(world.heldout_seeds(args.n_prompts)):
         identity = world.make_identity(seed)
         renders.append(world.render_identity(identity, args.per_prompt, base.image_size))
         prompt = world.prompt_for(identity.attributes)
+        prompts.append(prompt)
         targets.append(np.repeat(world.attribute_vector(identity)[None], args.per_prompt, 0))
         prompted.append(generate_images(base, prompt, args.per_prompt, seed=i, guidance=args.guidance))
         from_class.append(generate_images(base, world.CLASS_PROMPT, args.per_prompt, seed=i, guidance=args.guidance))
     target = np.concatenate(targets)
+    if args.sheet:
+        write_sheet(args.sheet, renders, prompted, from_class, prompts)
     rows = {
         "full attribute prompt": attribute_accuracy(predict_attributes(probe, np.concatenate(prompted)), target),
         "baseline: class prompt": attribute_accuracy(predict_attributes(probe, np.concatenate(from_class)), target),
