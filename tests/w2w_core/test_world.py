@@ -10,6 +10,7 @@ from w2w_core.world import (
     ATTRIBUTES, CLASS_PROMPT, INSTANCE_PROMPT, PROMPT_WORDS, STYLES, attribute_vector, heldout_seeds,
     is_heldout, make_identity, prompt_for, render_identities, render_identity, train_seeds,
 )
+from w2w_core.world.identity import CHUBBY_MIN_WEIGHT, SMILING_MIN_SMILE, YOUNG_MAX_AGE
 from w2w_core.world.render import nuisance, render_params
 
 N_POP = 2000
@@ -111,11 +112,11 @@ def test_nuisance_does_not_change_identity():
     assert top1 > 0.7, f"only {top1:.2f} of identities matched their own renders"
 
 
-# (parameter, value just below the attribute's threshold, just above, a same-sized step far from it)
+# (parameter, the attribute's threshold, half a step across it, a same-sized step far from it)
 STEPPED_CUES = [
-    ("weight", 0.555, 0.605, (0.30, 0.35)),   # chubby above 0.58
-    ("age", 34.0, 38.0, (22.0, 26.0)),        # young below 36
-    ("smile", 0.42, 0.48, (0.0, 0.06)),       # smiling above 0.45
+    ("weight", CHUBBY_MIN_WEIGHT, 0.025, (0.30, 0.35)),
+    ("age", YOUNG_MAX_AGE, 2.0, (22.0, 26.0)),
+    ("smile", SMILING_MIN_SMILE, 0.03, (0.0, 0.06)),
 ]
 
 
@@ -124,10 +125,10 @@ def _render_with(param: str, value: float) -> np.ndarray:
     return render_params(params.to_array()[None].repeat(4, 0), nuisance(7, 0, 4)).astype(int)
 
 
-@pytest.mark.parametrize("param, below_threshold, above_threshold, far_step", STEPPED_CUES)
-def test_thresholded_attributes_change_the_picture_where_they_flip(param, below_threshold, above_threshold, far_step):
+@pytest.mark.parametrize("param, threshold, half_step, far_step", STEPPED_CUES)
+def test_thresholded_attributes_change_the_picture_where_they_flip(param, threshold, half_step, far_step):
     # a probe (and a tiny diffusion model) can only learn an attribute whose look steps at its threshold
-    across = np.abs(_render_with(param, above_threshold) - _render_with(param, below_threshold)).mean()
+    across = np.abs(_render_with(param, threshold + half_step) - _render_with(param, threshold - half_step)).mean()
     away = np.abs(_render_with(param, far_step[1]) - _render_with(param, far_step[0])).mean()
     assert across > 3 * away and across > 0.5
 

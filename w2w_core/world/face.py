@@ -43,11 +43,6 @@ def step_across(value: np.ndarray, threshold: float, width: float) -> np.ndarray
     return np.clip((value - threshold) / width + 0.5, 0, 1)
 
 
-def chubbiness(f: dict[str, np.ndarray]) -> np.ndarray:
-    """Wider face, cheeks and double chin step in across the chubby threshold."""
-    return step_across(f["weight"], CHUBBY_MIN_WEIGHT, 0.04)
-
-
 def colours_and_geometry(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Derived colours ([N, 3]) and head geometry ([N, 1, 1]) shared by all features."""
     flat = {k: v[:, 0, 0] for k, v in f.items()}
@@ -57,7 +52,8 @@ def colours_and_geometry(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     hair = hair * (1 - grey) + _GREY_HAIR * grey
     lips = skin * np.array([0.80, 0.55, 0.55], np.float32)
     lips += (_LIPSTICK - lips) * flat["lipstick"][:, None]
-    a = 0.385 + 0.035 * f["face_width"] + 0.12 * np.maximum(f["weight"] - 0.3, 0) + 0.045 * chubbiness(f)
+    chub = step_across(f["weight"], CHUBBY_MIN_WEIGHT, 0.04)   # wider face, cheeks, double chin
+    a = 0.385 + 0.035 * f["face_width"] + 0.12 * np.maximum(f["weight"] - 0.3, 0) + 0.045 * chub
     b = 0.50 + 0.035 * f["face_length"] + 0.03 * f["weight"]
     cy = np.float32(-0.10)
     ey = cy + 0.07 + 0.025 * f["eye_height"]
@@ -68,7 +64,7 @@ def colours_and_geometry(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "skin": np.clip(skin, 0, 1).astype(np.float32), "hair": np.clip(hair, 0, 1).astype(np.float32),
         "eye": _ramp(flat["eye_hue"], _EYES), "lips": np.clip(lips, 0, 1).astype(np.float32),
         "frame": _ramp(flat["glasses_colour"], _FRAMES),
-        "a": a, "b": b, "cy": cy, "ey": ey, "ex": ex, "my": my, "mw": mw,
+        "a": a, "b": b, "cy": cy, "ey": ey, "ex": ex, "my": my, "mw": mw, "chub": chub,
     }
 
 
@@ -98,7 +94,7 @@ def draw_head(c: Canvas, X, Y, px, f, g, shade: bool) -> np.ndarray:
         skin = skin * (1.0 - 0.16 * np.clip(q, 0, 1) ** 3)[..., None]
     c.paint(face, skin)
     cheeks = sum(ellipse(X, Y, s * 0.55 * a, g["ey"] + 0.14, 0.09, 0.06, px) for s in (-1, 1))
-    chub = chubbiness(f)
+    chub = g["chub"]
     c.paint(cheeks, np.array([[0.85, 0.35, 0.35]], np.float32).repeat(len(a), 0), 0.1 + 0.45 * chub)
     chin_y = cy + 0.8 * b + 0.9 * X ** 2                 # double chin
     c.paint(band(X, Y, chin_y, 0.02, -0.4 * a, 0.4 * a, px), g["skin"] * 0.68, 0.9 * chub)
