@@ -11,7 +11,6 @@ prompt and seeds, which knows no identity (expected ~0.5).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -19,7 +18,8 @@ import torch
 from w2w_core import world
 from w2w_core.base_model import load_base_model
 from w2w_core.evaluate import fidelity_percentiles, identity_centroids
-from w2w_core.finetune import FinetuneConfig, finetune_identity
+from w2w_core.finetune.config import FinetuneConfig
+from w2w_core.finetune.trainer import finetune_identity
 from w2w_core.generate import generate_images, generate_with_lora
 from w2w_core.probe import embed_images, load_probe
 

@@ -56,11 +56,12 @@ def direct_loop(config, n: int) -> float:
     """Seconds to fine-tune identities 0..n-1 by calling the trainer in a loop."""
     import numpy as np
 
-    from tasks.batch_training import identity_seeds, shared_base
+    from tasks.dataset import identity_seeds
     from w2w_core import world
-    from w2w_core.finetune import finetune_identity
+    from w2w_core.base_model import shared_base_model
+    from w2w_core.finetune.trainer import finetune_identity
 
-    base = shared_base(config.base_model).model
+    base = shared_base_model(config.base_model).model
     started = time.perf_counter()
     for seed in identity_seeds(np.arange(n), config.seed_offset):
         images = world.render_identity(world.make_identity(seed), config.images_per_identity, base.image_size)
@@ -68,11 +69,12 @@ def direct_loop(config, n: int) -> float:
     return time.perf_counter() - started
 
 
-def flow_run(config, n: int, batch: int, store_url: str) -> tuple[float, dict]:
+def flow_run(config, n: int, store_url: str) -> tuple[float, dict]:
     from flows.dataset import build_weights_dataset
+    from tasks.config import FanOutConfig
 
     started = time.perf_counter()
-    summary = build_weights_dataset(store_url, n, batch, config, retries=0)
+    summary = build_weights_dataset(store_url, n, config, FanOutConfig(retries=0))
     return time.perf_counter() - started, summary
 
 
@@ -104,12 +106,13 @@ def main() -> None:
         os.environ.setdefault("PREFECT_HOME", str(Path(scratch) / "prefect-home"))  # ephemeral API, own DB
         from prefect import flow
 
-        from tasks.batch_training import DatasetConfig, shared_base
-        from w2w_core.finetune import FinetuneConfig
+        from tasks.config import DatasetConfig
+        from w2w_core.base_model import shared_base_model
+        from w2w_core.finetune.config import FinetuneConfig
 
         folder, model_name = model_folder(args.model, Path(scratch))
-        config = DatasetConfig(FinetuneConfig(steps=args.steps), base_model=folder)
-        shared_base(config.base_model)  # both paths start with the model loaded
+        config = DatasetConfig(FinetuneConfig(steps=args.steps), base_model=folder, batch_size=args.batch)
+        shared_base_model(config.base_model)  # both paths start with the model loaded
         t0 = time.perf_counter()
         flow(name="warm-up")(_nothing)()  # starts the ephemeral Prefect API
         api_start = time.perf_counter() - t0
@@ -123,7 +126,7 @@ def main() -> None:
                 if path == "direct":
                     wall[path] += direct_loop(config, args.n)
                 else:
-                    seconds, summary = flow_run(config, args.n, args.batch, store)
+                    seconds, summary = flow_run(config, args.n, store)
                     assert summary["done"] == args.n and len(summary["trained_rows"]) == args.n, summary
                     wall[path] += seconds
                 cpu[path] += cpu_seconds() - cpu0

@@ -16,42 +16,28 @@ from prefect import flow
 
 from flows.dataset import DatasetIncompleteError, build_weights_dataset
 from flows.space import fit_space
-from storage.weight_store import WeightStore
-from tasks.batch_training import DatasetConfig
-from w2w_core.errors import StorageError
+from storage.read_config import ReadConfig
+from tasks.config import DatasetConfig, FanOutConfig
+from tasks.dataset import store_size_task
+from w2w_core.pca import PCAConfig
 
 WORK_POOL = "w2w-process"  # process work pool the deployment runs on (prefect.yaml)
-
-
-def store_size(store_url: str, storage_options: Mapping[str, Any] | None = None) -> int:
-    """Rows the store has now; 0 if there is no store yet."""
-    try:
-        return WeightStore.open(store_url, storage_options, read_only=True).n_rows
-    except StorageError as err:
-        if "no weight store at" in str(err):
-            return 0
-        raise
+NIGHTLY_SPACE = PCAConfig(k=64)  # the space refit after each night's growth
 
 
 @flow(name="grow-and-refit")
-def grow_and_refit(store_url: str, add_identities: int = 256, k: int = 64, batch_size: int = 8,
-                   config: DatasetConfig = DatasetConfig(), pca_method: str = "auto",
-                   storage_options: Mapping[str, Any] | None = None,
-                   scheduler_address: str | None = None, gpus_per_batch: float = 1.0,
-                   retries: int = 2, retry_delay_s: float = 30.0) -> dict[str, Any]:
-    """Train `add_identities` more identities into the store, then refit the k-component space.
+def grow_and_refit(store_url: str, add_identities: int = 256, config: DatasetConfig = DatasetConfig(),
+                   space: PCAConfig = NIGHTLY_SPACE, fan_out: FanOutConfig = FanOutConfig(),
+                   storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Train `add_identities` more identities into the store, then refit the space.
 
     storage_options: leave None and give the worker AWS_* variables (Prefect stores parameters).
-    scheduler_address: a Dask scheduler for both the batches (GPU workers) and the PCA blocks.
-    gpus_per_batch: GPU resource each batch asks of a Dask worker (0: any worker).
+    fan_out.scheduler_address: a Dask scheduler for both the batches (GPU workers) and the PCA blocks.
     """
-    target = store_size(store_url, storage_options) + add_identities
-    built = build_weights_dataset(store_url, target, batch_size, config, storage_options,
-                                  scheduler_address, gpus_per_batch, retries, retry_delay_s,
-                                  return_state=True)
-    space = fit_space(store_url, k, method=pca_method, storage_options=storage_options,
-                      scheduler=scheduler_address)
+    target = store_size_task(store_url, storage_options) + add_identities
+    built = build_weights_dataset(store_url, target, config, fan_out, storage_options, return_state=True)
+    fitted = fit_space(store_url, space, ReadConfig(scheduler=fan_out.scheduler_address), storage_options)
     if built.is_failed():
         raise DatasetIncompleteError(f"the space was refit on the done rows, but the build was "
                                      f"incomplete: {built.message}")
-    return {"build": built.result(), "space": space}
+    return {"build": built.result(), "space": fitted}

@@ -20,24 +20,13 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
-import zarr
 
-from storage import format as fmt
 from storage.boundary import redact_url, storage_errors
-from storage.s3 import resolve_storage_options
-from w2w_core.errors import InputError, StorageError
+from storage.read_config import ReadConfig
+from storage.weight_store import WeightStore
+from w2w_core.errors import InputError
 from w2w_core.pca.backend import array_module
 from w2w_core.pca.operator import Combine, Kernel
-
-
-@dataclass(frozen=True)
-class ReadConfig:
-    """How the PCA reads the store."""
-
-    block_bytes: int = 256 * 2**20  # float32 bytes of one row block (whole store chunks, at least one)
-    prefetch: int = 1  # blocks read ahead while one is computed (threads mode); zarr reads from
-    # several threads at once were slower here than one reader (5.4 s against 3.2 s a pass)
-    scheduler: str | None = None  # None: threads in this process; "tcp://host:port": a Dask scheduler
 
 
 @dataclass(frozen=True)
@@ -81,23 +70,15 @@ class ZarrRowMatrix:
     """The done rows of a weight store at `url`, read in passes (see `RowMatrix`)."""
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None,
-                 backend: str = "numpy", config: ReadConfig = ReadConfig(), client: Any = None) -> None:
-        self.xp: ModuleType = array_module(backend)
+                 config: ReadConfig = ReadConfig(), client: Any = None) -> None:
+        self.xp: ModuleType = array_module(config.backend)
         self.url, self.config = url, config
-        options = resolve_storage_options(url, storage_options)
-        with storage_errors(url, "open the weight matrix for the PCA", options):
-            try:
-                group = zarr.open_group(url, mode="r", storage_options=options)
-                self._weights, status = group[fmt.WEIGHTS], group["status"][:]
-            except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError) as err:
-                raise StorageError(f"no weight store with `weights` and `status` arrays at "
-                                   f"{redact_url(url)}: build the dataset first") from err
+        store = WeightStore.open(url, storage_options, read_only=True)
+        self._weights = store.weights
         n_store, self.n_cols = (int(s) for s in self._weights.shape)
-        if status.shape != (n_store,):
-            raise StorageError(f"the store at {redact_url(url)} has {n_store} weight rows but "
-                               f"{status.shape[0]} status entries: it is damaged")
-        done = status == fmt.DONE
-        self.row_ids = np.flatnonzero(done).astype(np.int64)
+        self.row_ids = store.done_rows().astype(np.int64)
+        done = np.zeros(n_store, dtype=bool)
+        done[self.row_ids] = True
         self.n_rows = len(self.row_ids)
         if self.n_rows == 0:
             raise InputError(f"the store at {redact_url(url)} has no done rows to fit (of {n_store}): "

@@ -253,3 +253,13 @@ class S3Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def check_bucket_access(url: str, config: S3Config) -> None:
+    """List the bucket of s3:// `url` with `config`'s credentials; a StorageError says why not."""
+    import s3fs  # only needed for S3 URLs
+
+    options = storage_options_for(config)
+    bucket = url.split("://", 1)[1].split("/", 1)[0]
+    with storage_errors(url, "list the bucket", options):
+        s3fs.S3FileSystem(**options).ls(bucket)

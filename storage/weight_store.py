@@ -14,10 +14,8 @@ whose data is unreadable, non-finite or changed.
 """
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,41 +23,12 @@ import zarr
 
 from storage import format as fmt
 from storage.boundary import is_s3, is_transport_error, redact_url, storage_errors
-from storage.codecs import DEFAULT_CODEC, compressors_for
+from storage.repair import rewrite_chunks_with
+from storage.rows import checked_rows, read_rows, row_checksums, write_rows
 from storage.s3 import ensure_bucket, resolve_storage_options
+from storage.spec import StoreSpec, batches, check_reopen, check_spec, group_exists, n_params_of
 from storage.verify import VerifyReport, verify_rows
-from w2w_core.errors import InputError, LayoutMismatchError, StorageError
-
-
-@dataclass(frozen=True)
-class StoreSpec:
-    """How to create a weight store."""
-
-    url: str  # a local path or fsspec URL (s3://bucket/prefix)
-    rows_per_chunk: int  # identities per row chunk = batch size: one batch owns whole chunks
-    dtype: str = "float32"  # stored weight dtype: "float32" or "float16"
-    codec: str = DEFAULT_CODEC  # weight compressor, see storage/codecs.py
-    params_per_chunk: int | None = None  # None: whole rows, split only past ~8 MiB per chunk
-    storage_options: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)  # fsspec options; may hold secrets
-
-
-def batches(n_rows: int, rows_per_chunk: int) -> list[range]:
-    """Chunk-aligned row ranges covering 0..n_rows: one per batch task."""
-    return [range(s, min(s + rows_per_chunk, n_rows)) for s in range(0, n_rows, rows_per_chunk)]
-
-
-def _runs(rows: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
-    """Sorted unique `rows` split into contiguous (start, stop, positions) runs."""
-    order = np.argsort(rows, kind="stable")
-    srt = rows[order]
-    cuts = np.flatnonzero(np.diff(srt) != 1) + 1
-    return [(int(r[0]), int(r[-1]) + 1, p) for r, p in zip(np.split(srt, cuts), np.split(order, cuts))]
-
-
-def row_checksums(block: np.ndarray) -> np.ndarray:
-    """CRC32 of each row's bytes, as stored (C order)."""
-    block = np.ascontiguousarray(block)
-    return np.array([zlib.crc32(row.tobytes()) for row in block], dtype=np.uint32)
+from w2w_core.errors import InputError, LayoutMismatchError, StorageError, StoreNotFoundError
 
 
 class WeightStore:
@@ -80,10 +49,10 @@ class WeightStore:
     def create(cls, spec: StoreSpec, layout: Mapping[str, Any], train_config: Mapping[str, Any],
                attribute_names: Sequence[str], n_rows: int) -> "WeightStore":
         """A new, empty store of `n_rows` pending rows. Fails if one exists at `spec.url`."""
-        _check_spec(spec, n_rows)
+        check_spec(spec, n_rows)
         layout = fmt.as_json(layout, "layout")
         train_config = fmt.as_json(train_config, "train_config")
-        n_params = _n_params(layout)
+        n_params = n_params_of(layout)
         options = resolve_storage_options(spec.url, spec.storage_options)
         if is_s3(spec.url):
             ensure_bucket(spec.url, options)
@@ -108,8 +77,8 @@ class WeightStore:
                 group = zarr.open_group(url, mode="r" if read_only else "r+", zarr_format=3,
                                         storage_options=options)
             except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:
-                raise StorageError(f"no weight store at {redact_url(url)}: create it first "
-                                   "(WeightStore.create / open_or_create)") from err
+                raise StoreNotFoundError(f"no weight store at {redact_url(url)}: create it first "
+                                         "(`w2w dataset build`, or WeightStore.create / open_or_create)") from err
             fmt.check_format(group, url)
             store = cls(group, url, options, read_only, given_options=storage_options)
         if expect_layout is not None:
@@ -122,11 +91,11 @@ class WeightStore:
         """Open the store at `spec.url` (checking it matches) and grow it to `n_rows`, or create it."""
         options = resolve_storage_options(spec.url, spec.storage_options)
         with storage_errors(spec.url, "look for the weight store", options):
-            exists = _group_exists(spec.url, options)
+            exists = group_exists(spec.url, options)
         if not exists:
             return cls.create(spec, layout, train_config, attribute_names, n_rows)
         store = cls.open(spec.url, spec.storage_options, expect_layout=layout)
-        store._check_matches(spec, train_config, attribute_names)
+        check_reopen(store.url, store._group.attrs, spec, train_config, attribute_names)
         if n_rows > store.n_rows:
             store.grow(n_rows)
         return store
@@ -140,23 +109,6 @@ class WeightStore:
                 "or base model:\n  " + "\n  ".join(lines)
                 + "\nUse a new store URL for this model, or the model the store was built with."
             )
-
-    def _check_matches(self, spec: StoreSpec, train_config: Mapping[str, Any],
-                       attribute_names: Sequence[str]) -> None:
-        where = redact_url(self.url)
-        if spec.rows_per_chunk != self.rows_per_chunk:
-            raise InputError(
-                f"the store at {where} has rows_per_chunk={self.rows_per_chunk}, but the batch size is "
-                f"{spec.rows_per_chunk}: batches must equal row chunks (or two writers would share "
-                f"one); use batch size {self.rows_per_chunk} or a new store")
-        if list(attribute_names) != self.attribute_names:
-            raise InputError(f"the store at {where} has attributes {self.attribute_names}, "
-                             f"not {list(attribute_names)}; use a new store for another world")
-        lines = fmt.mapping_differences(self.train_config, fmt.as_json(train_config, "train_config"))
-        if lines:
-            raise InputError(f"the store at {where} was trained with another config; mixing them "
-                             "would make rows incomparable:\n  " + "\n  ".join(lines)
-                             + "\nUse a new store URL for the new config.")
 
     # ---- what it holds ------------------------------------------------------------
 
@@ -187,6 +139,11 @@ class WeightStore:
     @property
     def attribute_names(self) -> list[str]:
         return list(self._group.attrs["attribute_names"])
+
+    @property
+    def weights(self) -> zarr.Array:
+        """The `weights` array itself, for readers that stream it (the PCA); write through write_rows."""
+        return self._arrays[fmt.WEIGHTS]
 
     def batches(self) -> list[range]:
         """Chunk-aligned row ranges of this store, one per batch task."""
@@ -320,9 +277,9 @@ class WeightStore:
         """Indices of all done rows."""
         return np.flatnonzero(self.status() == fmt.DONE)
 
-    def counts(self) -> dict[str, int]:
-        """How many rows are pending, done and failed (and in total)."""
-        status = self.status()
+    def counts(self, rows: Iterable[int] | None = None) -> dict[str, int]:
+        """How many of `rows` (default: all) are pending, done and failed, and how many in total."""
+        status = self.status(rows)
         counts = {name: int((status == code).sum()) for code, name in fmt.STATUS_NAMES.items()}
         return {**counts, "total": int(status.size)}
 
@@ -358,14 +315,7 @@ class WeightStore:
             raise InputError(f"the store at {redact_url(self.url)} was opened read-only")
 
     def _rows(self, rows: Iterable[int]) -> np.ndarray:
-        arr = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows).astype(np.int64)
-        arr = arr.reshape(-1)
-        if len(arr) and (arr.min() < 0 or arr.max() >= self.n_rows):
-            raise InputError(f"rows must lie in 0..{self.n_rows - 1}; got {arr.min()}..{arr.max()} "
-                             "(grow the store first?)")
-        if len(np.unique(arr)) != len(arr):
-            raise InputError("rows contain duplicates")
-        return arr
+        return checked_rows(rows, self.n_rows)
 
     def _checked_vectors(self, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         vectors = np.asarray(vectors)
@@ -386,46 +336,24 @@ class WeightStore:
         return data
 
     def _read(self, name: str, rows: np.ndarray) -> np.ndarray:
-        array = self._arrays[name]
-        out = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
-        for start, stop, pos in _runs(rows):
-            out[pos] = array[start:stop]
-        return out
+        return read_rows(self._arrays[name], rows)
 
     def _write(self, name: str, rows: np.ndarray, values: np.ndarray) -> None:
-        array = self._arrays[name]
-        for start, stop, pos in _runs(rows):
-            array[start:stop] = values[pos]
+        write_rows(self._arrays[name], rows, values)
 
     def _write_weights(self, rows: np.ndarray, data: np.ndarray) -> None:
-        """Write weight rows; a corrupt chunk holding no done row besides these is dropped first."""
+        """Write weight rows; a corrupt chunk holding no done row besides these is rewritten whole."""
         try:
             self._write(fmt.WEIGHTS, rows, data)
         except Exception as err:  # noqa: BLE001 - decoding a corrupt chunk raises assorted types
             if is_transport_error(err):
                 raise
-            if not self._drop_fully_covered_chunks(rows):
+            if not rewrite_chunks_with(self._arrays[fmt.WEIGHTS], self._arrays["status"], rows, data):
                 raise StorageError(
                     f"could not update weight chunks of rows {rows.tolist()} at {redact_url(self.url)}: "
                     f"the existing chunk is unreadable ({type(err).__name__}: {err}) and holds done rows; "
                     "rewrite every row of its batch together, or mark them failed first "
                     "(`w2w dataset status --verify --mark-failed`)") from err
-            self._write(fmt.WEIGHTS, rows, data)
-
-    def _drop_fully_covered_chunks(self, rows: np.ndarray) -> bool:
-        array, r = self._arrays[fmt.WEIGHTS], self.rows_per_chunk
-        chunk_ids = np.unique(rows // r)
-        for c in chunk_ids:  # rows written now, pending and failed rows have nothing to keep
-            others = np.setdiff1d(np.arange(c * r, min((c + 1) * r, self.n_rows)), rows)
-            if len(others) and (self._read("status", others) == fmt.DONE).any():
-                return False
-        n_param_chunks = -(-self.n_params // array.chunks[1])
-        store = array.store_path.store
-        for c in chunk_ids:
-            for j in range(n_param_chunks):
-                key = f"{array.path}/{array.metadata.encode_chunk_key((int(c), j))}"
-                zarr.core.sync.sync(store.delete(key))
-        return True
 
     def _check_read_back(self, rows: np.ndarray, data: np.ndarray, sums: np.ndarray) -> None:
         back, stored_sums = _all_done([lambda: self._read(fmt.WEIGHTS, rows),
@@ -463,29 +391,3 @@ def _reopen(url: str, options: Mapping[str, Any] | None, read_only: bool) -> Wei
     return WeightStore.open(url, options, read_only=read_only)
 
 
-def _n_params(layout: Mapping[str, Any]) -> int:
-    try:
-        n = int(layout["n_params"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise InputError("the layout must give its parameter count as 'n_params'") from err
-    if n <= 0:
-        raise InputError(f"the layout has n_params={n}; a weight row needs at least one param")
-    return n
-
-
-def _check_spec(spec: StoreSpec, n_rows: int) -> None:
-    if spec.rows_per_chunk < 1:
-        raise InputError(f"rows_per_chunk must be at least 1, got {spec.rows_per_chunk}")
-    if spec.dtype not in fmt.DTYPES:
-        raise InputError(f"dtype must be one of {fmt.DTYPES}, got {spec.dtype!r}")
-    if n_rows < 0:
-        raise InputError(f"n_rows must be >= 0, got {n_rows}")
-    compressors_for(spec.codec, 4)  # an unknown codec fails here, before anything is written
-
-
-def _group_exists(url: str, options: Mapping[str, Any] | None) -> bool:
-    try:
-        zarr.open_group(url, mode="r", zarr_format=3, storage_options=options)
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
-        return False
-    return True

@@ -4,6 +4,8 @@ Torch on two shared cores: passive OpenMP waiting and few threads, otherwise
 contention slows training steps 10-100x (measured on this project's machines).
 """
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from threadpoolctl import threadpool_limits
@@ -24,3 +26,26 @@ def _one_blas_thread():
     """One BLAS thread: spinning OpenBLAS threads slow small products 10-100x on 2 shared cores."""
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained tiny pipeline saved in the diffusers folder format: training on it runs the
+    same code as on the embedded model, in well under a second per identity at a few steps."""
+    from w2w_core import world
+    from w2w_core.base_model import TinyModelConfig, build_tiny_pipeline
+
+    folder = tmp_path_factory.mktemp("tiny-model") / "tiny_sd"
+    build_tiny_pipeline(TinyModelConfig(), world.PROMPT_WORDS, seed=0).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[str]:
+    """A temporary Prefect server (SQLite in a temp dir) for this module; yields its API URL."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield PREFECT_API_URL.value()

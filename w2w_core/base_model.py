@@ -8,6 +8,7 @@ or a real Stable Diffusion 1.5 folder through exactly the same code.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,32 @@ def load_base_model(folder: str | Path | None = None) -> BaseModel:
     path = Path(folder) if folder is not None else DEFAULT_MODEL_DIR
     model_id = DEFAULT_MODEL_ID if path.resolve() == DEFAULT_MODEL_DIR.resolve() else str(path)
     return BaseModel(load_pipeline(path), model_id, model_hash(path))
+
+
+@dataclass(frozen=True)
+class SharedBase:
+    """A base model loaded once per process, and the lock that serialises work that attaches an
+    adapter to its UNet (fine-tunes, generation with a LoRA): they share the one UNet."""
+
+    model: BaseModel
+    lock: threading.Lock
+
+
+_SHARED: dict[str, SharedBase] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_base_model(folder: str | Path | None = None) -> SharedBase:
+    """The base model of `folder` (None: embedded), loaded on first use in this process.
+
+    Batch tasks on a worker call this for every batch: loading a pipeline takes
+    seconds, a fine-tune of a tiny identity not much more.
+    """
+    key = str(Path(folder).resolve()) if folder else ""
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = SharedBase(load_base_model(folder), threading.Lock())
+        return _SHARED[key]
 
 
 def load_pipeline(folder: str | Path | None = None) -> StableDiffusionPipeline:

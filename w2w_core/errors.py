@@ -29,3 +29,7 @@ class BackendUnavailableError(W2WError, RuntimeError):
 
 class StorageError(W2WError, OSError):
     """The weight store or object storage refused or could not complete an operation."""
+
+
+class StoreNotFoundError(StorageError):
+    """There is no weight store (or no space) at the URL: nothing was ever created there."""

@@ -9,7 +9,8 @@ import torch
 
 from w2w_core.base_model import BaseModel
 from w2w_core.errors import InputError, LayoutMismatchError
-from w2w_core.lora import ADAPTER, LoraLayout, attach_lora, load_vector
+from w2w_core.lora.adapter import ADAPTER, attach_lora, load_vector
+from w2w_core.lora.layout import LoraLayout
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from deployments.dataset import WORK_POOL
 from storage.s3 import free_port
 from storage.space_store import load_space
 from storage.weight_store import WeightStore
-from tests.flows.dataset_support import REPO, tiny_model_dir  # noqa: F401 - fixture
+from tests.flows.dataset_support import REPO
 
 DEPLOYMENT = "grow-and-refit/nightly-grow"
 
@@ -74,8 +74,9 @@ def test_nightly_deployment_grows_the_store_and_refits_through_a_worker(tmp_path
            "PREFECT_CLI_PROMPT": "false", "PREFECT_LOGGING_LEVEL": "WARNING", "PYTHONPATH": str(REPO),
            "OMP_NUM_THREADS": "1"}
     url = str(tmp_path / "weights.zarr")
-    params = {"add_identities": 4, "k": 2, "batch_size": 2,
-              "config": {"finetune": {"steps": 3}, "base_model": str(tiny_model_dir), "images_per_identity": 4}}
+    params = {"add_identities": 4, "space": {"k": 2},
+              "config": {"finetune": {"steps": 3}, "base_model": str(tiny_model_dir), "images_per_identity": 4,
+                         "batch_size": 2}}
     with prefect_server(env, tmp_path / "server.log"):
         _prefect(["work-pool", "create", WORK_POOL, "--type", "process"], env)
         _prefect(["--no-prompt", "deploy", "--all"], {**env, "W2W_STORE_URL": url})

@@ -1,52 +1,42 @@
-"""Shared pieces of the dataset flow tests: a tiny base model folder, a Prefect API, configs.
+"""Shared pieces of the dataset flow tests: configs, the build flow with test settings, store reads.
 
-Import the fixtures into a test module (`from tests.flows.dataset_support import ...`).
-The base model is an untrained tiny pipeline saved in the diffusers folder format:
-training on it runs the same code as on the embedded model, in well under a second
-per identity at a few steps.
+The fixtures they use (`tiny_model_dir`, `prefect_api`) are in tests/conftest.py.
 """
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pytest
 import zarr
 
 from storage.s3 import resolve_storage_options
 from storage.weight_store import WeightStore
-from tasks.batch_training import DatasetConfig, identity_seeds
+from tasks.config import DatasetConfig, FanOutConfig
+from tasks.dataset import identity_seeds
 from w2w_core import world
-from w2w_core.base_model import TinyModelConfig, build_tiny_pipeline, load_base_model
-from w2w_core.finetune import FinetuneConfig, finetune_identity
+from w2w_core.base_model import load_base_model
+from w2w_core.finetune.config import FinetuneConfig
+from w2w_core.finetune.trainer import finetune_identity
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 3  # fine-tune steps in tests: enough to move every LoRA factor off its init
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-model") / "tiny_sd"
-    build_tiny_pipeline(TinyModelConfig(), world.PROMPT_WORDS, seed=0).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[str]:
-    """A temporary Prefect server (SQLite in a temp dir) for this module; yields its API URL."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield PREFECT_API_URL.value()
-
-
-def dataset_config(model_dir: Path, steps: int = STEPS, **kwargs) -> DatasetConfig:
+def dataset_config(model_dir: Path, steps: int = STEPS, batch_size: int = 2, **kwargs) -> DatasetConfig:
     return DatasetConfig(finetune=FinetuneConfig(steps=steps), base_model=str(model_dir),
-                         images_per_identity=kwargs.pop("images_per_identity", 4), **kwargs)
+                         images_per_identity=kwargs.pop("images_per_identity", 4), batch_size=batch_size, **kwargs)
+
+
+def build(url: str, n_identities: int, batch_size: int, config: DatasetConfig, storage_options=None,
+          lr_overrides=None, return_state: bool = False, retries: int = 0, retry_delay_s: float = 0.0,
+          **fan_out):
+    """The build flow with `batch_size` identities per batch; tests retry only where they say so."""
+    from flows.dataset import build_weights_dataset
+
+    return build_weights_dataset(url, n_identities, replace(config, batch_size=batch_size),
+                                 FanOutConfig(retries=retries, retry_delay_s=retry_delay_s, **fan_out),
+                                 storage_options, lr_overrides, return_state=return_state)
 
 
 def direct_vector(config: DatasetConfig, row: int) -> np.ndarray:

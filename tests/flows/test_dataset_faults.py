@@ -17,14 +17,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli_dataset import app
-from flows.dataset import build_weights_dataset
+from cli.main import app as w2w
 from storage import format as fmt
 from storage.s3 import S3Config, storage_options_for
 from storage.weight_store import WeightStore
-from tests.flows.dataset_support import (  # noqa: F401 - fixtures
-    REPO, dataset_config, direct_vector, prefect_api, store_rows, tiny_model_dir,
-)
+from tests.flows.dataset_support import REPO, build, dataset_config, direct_vector, store_rows
 from tests.s3_fixture import TEST_BUCKET
 
 pytestmark = pytest.mark.integration  # a temporary Prefect server, subprocesses, an S3 server
@@ -35,9 +32,8 @@ BUILD_IN_SUBPROCESS = """
 import sys, torch
 torch.set_num_threads(1)
 from pathlib import Path
-from flows.dataset import build_weights_dataset
-from tests.flows.dataset_support import dataset_config
-build_weights_dataset(sys.argv[1], 4, 4, dataset_config(Path(sys.argv[2]), steps=int(sys.argv[3])), retries=0)
+from tests.flows.dataset_support import build, dataset_config
+build(sys.argv[1], 4, 4, dataset_config(Path(sys.argv[2]), steps=int(sys.argv[3])), retries=0)
 """
 
 
@@ -77,7 +73,7 @@ def test_kill_9_mid_batch_then_rerun_trains_exactly_the_rest(tmp_path, tiny_mode
     assert len(killed["verify_bad"]) == 0  # nothing half-written counts as done
 
     config = dataset_config(tiny_model_dir, steps=SLOW_STEPS)
-    rerun = build_weights_dataset(url, 4, 4, config, retries=0)
+    rerun = build(url, 4, 4, config, retries=0)
     assert rerun["trained_rows"] == sorted(set(range(4)) - done)  # done rows were not retrained
     after = store_rows(url)
     assert (after["status"] == fmt.DONE).all() and len(after["verify_bad"]) == 0
@@ -119,7 +115,7 @@ def test_s3_server_down_mid_run_is_bridged_by_task_retries(s3_server_factory, ti
     watcher = threading.Thread(target=outage)
     watcher.start()
     try:
-        summary = build_weights_dataset(url, 6, 3, config, options, retries=3, retry_delay_s=2)
+        summary = build(url, 6, 3, config, options, retries=3, retry_delay_s=2)
     finally:
         watcher.join()
     assert done_at_stop and server.running
@@ -134,33 +130,33 @@ def test_s3_server_down_mid_run_is_bridged_by_task_retries(s3_server_factory, ti
 def test_status_verify_reports_corrupt_and_swapped_chunks_and_a_rebuild_redoes_them(
         tmp_path, tiny_model_dir, prefect_api):
     url, config, runner = str(tmp_path / "w.zarr"), dataset_config(tiny_model_dir), CliRunner()
-    build_weights_dataset(url, 6, 2, config, retries=0)
+    build(url, 6, 2, config, retries=0)
     good = store_rows(url)
     chunks = tmp_path / "w.zarr" / "weights" / "c"
     (chunks / "1" / "0").write_bytes(b"not a zstd frame")  # rows 2-3: unreadable
     shutil.copyfile(chunks / "0" / "0", chunks / "2" / "0")  # rows 4-5: decode fine, hold rows 0-1
 
-    checked = runner.invoke(app, ["status", url, "--verify"])
+    checked = runner.invoke(w2w, ["dataset", "status", url, "--verify"])
     assert checked.exit_code == 1, checked.output
     assert "6 done rows re-read, 4 bad" in checked.output
     assert "row 2: weights chunk (1, 0) unreadable" in checked.output
     assert "row 4: checksum mismatch" in checked.output and "row 5: checksum mismatch" in checked.output
-    assert runner.invoke(app, ["status", url, "--verify", "--mark-failed"]).exit_code == 1
+    assert runner.invoke(w2w, ["dataset", "status", url, "--verify", "--mark-failed"]).exit_code == 1
 
-    rebuilt = build_weights_dataset(url, 6, 2, config, retries=0)
+    rebuilt = build(url, 6, 2, config, retries=0)
     assert rebuilt["trained_rows"] == [2, 3, 4, 5]
     after = store_rows(url)
     np.testing.assert_array_equal(after["vectors"], good["vectors"])  # the same models, retrained
-    assert runner.invoke(app, ["status", url, "--verify"]).exit_code == 0
+    assert runner.invoke(w2w, ["dataset", "status", url, "--verify"]).exit_code == 0
 
 
 def test_a_batch_that_still_fails_after_retries_records_why_on_its_rows(tmp_path, tiny_model_dir, prefect_api):
     url, config = str(tmp_path / "w.zarr"), dataset_config(tiny_model_dir)
-    build_weights_dataset(url, 3, 4, config, retries=0)  # rows 0-2 of chunk 0 done
+    build(url, 3, 4, config, retries=0)  # rows 0-2 of chunk 0 done
     (tmp_path / "w.zarr" / "weights" / "c" / "0" / "0").write_bytes(b"damaged")  # unnoticed: no --verify
 
     # growing to 4 rows puts row 3 in the damaged chunk; storing it would drop rows 0-2 that say done
-    state = build_weights_dataset(url, 4, 4, config, retries=1, retry_delay_s=0, return_state=True)
+    state = build(url, 4, 4, config, retries=1, retry_delay_s=0, return_state=True)
     assert state.is_failed()
     [(row, _, reason)] = WeightStore.open(url, read_only=True).failures()
     assert row == 3 and reason.startswith("batch failed: StorageError")  # recorded on the last attempt

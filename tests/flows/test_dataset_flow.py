@@ -12,13 +12,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli_dataset import app
-from flows.dataset import build_weights_dataset
+from cli.main import app as w2w
 from storage import format as fmt
 from storage.weight_store import WeightStore
-from tests.flows.dataset_support import (  # noqa: F401 - fixtures
-    dataset_config, direct_vector, prefect_api, store_rows, tiny_model_dir,
-)
+from tests.flows.dataset_support import build, dataset_config, direct_vector, store_rows
 from w2w_core import world
 
 pytestmark = pytest.mark.integration  # every test here talks to a temporary Prefect server
@@ -26,7 +23,7 @@ pytestmark = pytest.mark.integration  # every test here talks to a temporary Pre
 
 def test_flow_trains_rows_like_the_trainer_and_reruns_train_nothing(tmp_path, tiny_model_dir, prefect_api):
     url, config = str(tmp_path / "w.zarr"), dataset_config(tiny_model_dir)
-    first = build_weights_dataset(url, 6, 3, config, retries=0)
+    first = build(url, 6, 3, config, retries=0)
     assert (first["done"], first["failed"], first["pending"], first["batches_run"]) == (6, 0, 0, 2)
     assert first["trained_rows"] == list(range(6))
 
@@ -39,11 +36,11 @@ def test_flow_trains_rows_like_the_trainer_and_reruns_train_nothing(tmp_path, ti
         np.testing.assert_array_equal(rows["vectors"][row], direct_vector(config, row))
     assert len({r.tobytes() for r in rows["vectors"]}) == 6  # six identities, six models
 
-    again = build_weights_dataset(url, 6, 3, config, retries=0)
+    again = build(url, 6, 3, config, retries=0)
     assert again["trained_rows"] == [] and again["batches_run"] == 0
     np.testing.assert_array_equal(store_rows(url)["vectors"], rows["vectors"])
 
-    grown = build_weights_dataset(url, 8, 3, config, retries=0)  # grows the store; old rows untouched
+    grown = build(url, 8, 3, config, retries=0)  # grows the store; old rows untouched
     assert grown["trained_rows"] == [6, 7] and grown["done"] == 8
     after = store_rows(url)
     np.testing.assert_array_equal(after["vectors"][:6], rows["vectors"])
@@ -52,7 +49,7 @@ def test_flow_trains_rows_like_the_trainer_and_reruns_train_nothing(tmp_path, ti
 
 def test_diverging_identity_fails_the_run_and_a_rerun_retrains_only_it(tmp_path, tiny_model_dir, prefect_api):
     url, config = str(tmp_path / "w.zarr"), dataset_config(tiny_model_dir)
-    state = build_weights_dataset(url, 4, 2, config, retries=1, retry_delay_s=0,
+    state = build(url, 4, 2, config, retries=1, retry_delay_s=0,
                                   lr_overrides={1: 1e30}, return_state=True)
     assert state.is_failed() and "1 failed" in state.message
     store = WeightStore.open(url, read_only=True)
@@ -63,7 +60,7 @@ def test_diverging_identity_fails_the_run_and_a_rerun_retrains_only_it(tmp_path,
     before = store_rows(url)
 
     gentler = config.with_learning_rate(5e-3)
-    fixed = build_weights_dataset(url, 4, 2, config, retries=0, lr_overrides={1: 5e-3})
+    fixed = build(url, 4, 2, config, retries=0, lr_overrides={1: 5e-3})
     assert fixed["trained_rows"] == [1] and fixed["done"] == 4 and fixed["failed"] == 0
     after = store_rows(url)
     for row in (0, 2, 3):
@@ -76,8 +73,8 @@ def test_diverging_identity_fails_the_run_and_a_rerun_retrains_only_it(tmp_path,
 
 def test_a_store_built_with_another_config_is_refused(tmp_path, tiny_model_dir, prefect_api):
     url = str(tmp_path / "w.zarr")
-    build_weights_dataset(url, 2, 2, dataset_config(tiny_model_dir), retries=0)
-    state = build_weights_dataset(url, 2, 2, dataset_config(tiny_model_dir, steps=4), return_state=True)
+    build(url, 2, 2, dataset_config(tiny_model_dir), retries=0)
+    state = build(url, 2, 2, dataset_config(tiny_model_dir, steps=4), return_state=True)
     assert state.is_failed() and "trained with another config" in state.message
     assert "steps" in state.message
 
@@ -86,22 +83,22 @@ def test_cli_build_then_status(tmp_path, tiny_model_dir, prefect_api):
     url, runner = str(tmp_path / "w.zarr"), CliRunner()
     args = ["build", url, "--n", "3", "--batch-size", "2", "--steps", "3", "--images", "4",
             "--model", str(tiny_model_dir), "--retries", "0", "--no-progress"]
-    built = runner.invoke(app, args)
+    built = runner.invoke(w2w, ["dataset", *args])
     assert built.exit_code == 0, built.output
     assert '"done": 3' in built.output and '"trained": 3' in built.output
-    shown = runner.invoke(app, ["status", url, "--verify"])
+    shown = runner.invoke(w2w, ["dataset", "status", url, "--verify"])
     assert shown.exit_code == 0, shown.output
     assert "done 3  failed 0  pending 0  (of 3)" in shown.output and "3 done rows re-read, 0 bad" in shown.output
 
 
 def test_flow_on_the_s3_server_with_env_credentials(s3_url, s3_env, tiny_model_dir, prefect_api):
     config = dataset_config(tiny_model_dir)
-    summary = build_weights_dataset(s3_url, 4, 2, config, retries=0)  # no storage_options: AWS_* env
+    summary = build(s3_url, 4, 2, config, retries=0)  # no storage_options: AWS_* env
     assert summary["trained_rows"] == [0, 1, 2, 3] and summary["done"] == 4
     rows = store_rows(s3_url)
     np.testing.assert_array_equal(rows["vectors"][3], direct_vector(config, 3))
     assert len(rows["verify_bad"]) == 0
-    assert build_weights_dataset(s3_url, 4, 2, config, retries=0)["trained_rows"] == []
+    assert build(s3_url, 4, 2, config, retries=0)["trained_rows"] == []
 
 
 def test_batches_run_on_the_dask_worker_with_the_gpu_resource(tmp_path, tiny_model_dir, prefect_api):
@@ -117,7 +114,7 @@ def test_batches_run_on_the_dask_worker_with_the_gpu_resource(tmp_path, tiny_mod
         info = client.scheduler_info()["workers"]
         [gpu_address] = [a for a, w in info.items() if w["resources"].get("GPU")]
         with get_task_stream(client) as stream:
-            summary = build_weights_dataset(url, 6, 1, config, scheduler_address=cluster.scheduler_address,
+            summary = build(url, 6, 1, config, scheduler_address=cluster.scheduler_address,
                                             retries=0)
     assert summary["trained_rows"] == list(range(6))
     ran = [r for r in stream.data if r["key"].startswith("train_identity_batch")]

@@ -7,17 +7,17 @@ from PIL import Image
 
 from storage.space_store import load_space
 from storage.weight_store import WeightStore
-from tests.flows.dataset_support import prefect_api  # noqa: F401 - fixture
-from tasks.reporting import ReportConfig
+from tasks.config import DatasetConfig, ReportConfig, RunConfig
 
 pytestmark = pytest.mark.integration
 
 
-def test_run_builds_store_fits_space_and_draws_report(prefect_api, tmp_path):  # noqa: F811
+def test_run_builds_store_fits_space_and_draws_report(prefect_api, tmp_path):
     from flows.end_to_end import w2w_run
 
     report = ReportConfig(n_dataset_rows=2, n_samples=2, images_per_model=2)
-    summary = w2w_run(str(tmp_path), n_identities=4, batch_size=2, k=2, steps=3, report=report)
+    config = RunConfig(n_identities=4, k=2, dataset=DatasetConfig(batch_size=2).with_steps(3), report=report)
+    summary = w2w_run(str(tmp_path), config)
     store = WeightStore.open(str(tmp_path / "store"))
     assert store.counts()["done"] == 4 and store.verify().ok
     space = load_space(str(tmp_path / "store"))

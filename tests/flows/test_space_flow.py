@@ -6,11 +6,12 @@ import pytest
 from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
-from flows.cli_space import app
+from cli.main import app as w2w
 from flows.space import fit_space
 from storage.space_store import load_space
 from tests.storage.space_stores import write_store
 from tests.w2w_core.pca.spectra import exact_pca, matrix_with_spectrum, max_relative_error, separated, subspace_cosine
+from w2w_core.pca import PCAConfig
 from w2w_core.space import project, reconstruct
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,7 @@ def store(tmp_path_factory):
 
 def test_flow_fits_and_saves_the_space_of_the_done_rows(store):
     url, x, done = store
-    result = fit_space(url, k=10, method="randomized", n_power_iter=2)
+    result = fit_space(url, PCAConfig(k=10, method="randomized", n_power_iter=2))
     assert result["space_url"] == f"{url}/space" and result["n_rows"] == done.sum()
     assert result["passes"] == 2 * 2 + 3 and result["method"] == "randomized"
     space = load_space(url)
@@ -53,11 +54,11 @@ def test_flow_fits_and_saves_the_space_of_the_done_rows(store):
 def test_cli_fit_then_show_prints_the_summary_and_writes_a_png(store, tmp_path):
     url, _, done = store
     runner = CliRunner()
-    fitted = runner.invoke(app, ["fit", url, "--k", "6", "--space-url", str(tmp_path / "sp")])
+    fitted = runner.invoke(w2w, ["space", "fit", url, "--k", "6", "--space-url", str(tmp_path / "sp")])
     assert fitted.exit_code == 0, fitted.output
     assert json.loads(fitted.output[fitted.output.index("{"):])["method"] == "gram"  # auto, small N
     plot = tmp_path / "plots" / "space.png"
-    shown = runner.invoke(app, ["show", str(tmp_path / "sp"), "--group", "", "--plot", str(plot)])
+    shown = runner.invoke(w2w, ["space", "show", str(tmp_path / "sp"), "--group", "", "--plot", str(plot)])
     assert shown.exit_code == 0, shown.output
     info = json.loads(shown.output[: shown.output.rindex("}") + 1])
     assert info["k"] == 6 and info["n_rows"] == done.sum() and info["method"] == "gram"
@@ -66,5 +67,5 @@ def test_cli_fit_then_show_prints_the_summary_and_writes_a_png(store, tmp_path):
 
 
 def test_cli_reports_errors_without_a_traceback(tmp_path):
-    shown = CliRunner().invoke(app, ["show", str(tmp_path / "nothing")])
+    shown = CliRunner().invoke(w2w, ["space", "show", str(tmp_path / "nothing")])
     assert shown.exit_code == 2 and "no w2w space at" in shown.output

@@ -6,9 +6,10 @@ import pytest
 from w2w_core import world
 from w2w_core.base_model import DEFAULT_MODEL_DIR, DEFAULT_MODEL_ID, load_base_model, load_pipeline, model_hash
 from w2w_core.errors import InputError
-from w2w_core.finetune import FinetuneConfig, finetune_identity
+from w2w_core.finetune.config import FinetuneConfig
+from w2w_core.finetune.trainer import finetune_identity
 from w2w_core.generate import generate_images
-from w2w_core.lora import export_lora_file
+from w2w_core.lora.files import export_lora_file
 from tests.w2w_core.sd15_layout import write_sd15_layout_folder
 
 
@@ -53,7 +54,7 @@ def test_stable_diffusion_15_layout_loads_finetunes_and_exports(tmp_path):
     assert type(base.pipe.scheduler).__name__ == "PNDMScheduler"
     assert base.image_size == 64 and base.pipe.tokenizer.model_max_length == 77
     images = world.render_identity(world.make_identity(world.train_seeds(1)[0]), 2, 32)
-    result = finetune_identity(base, images, FinetuneConfig(steps=2, batch_size=2), progress=False)
+    result = finetune_identity(base, images, FinetuneConfig(steps=2, images_per_step=2), progress=False)
     assert result.vector.shape == (result.layout.n_params,)
     assert {k.split(".")[0] for k in result.layout.keys} == {"down_blocks", "mid_block", "up_blocks"}
     path = export_lora_file(result.vector, result.layout, tmp_path / "lora.safetensors")

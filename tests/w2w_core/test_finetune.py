@@ -3,7 +3,8 @@ import pytest
 
 from w2w_core import world
 from w2w_core.errors import InputError, TrainingDivergedError
-from w2w_core.finetune import FinetuneConfig, finetune_identity
+from w2w_core.finetune.config import FinetuneConfig
+from w2w_core.finetune.trainer import finetune_identity
 from w2w_core.generate import generate_images
 
 IMAGES = world.render_identity(world.make_identity(world.train_seeds(1)[0]), 10, 32)

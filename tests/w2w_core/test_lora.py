@@ -5,9 +5,10 @@ from safetensors.torch import save_file
 
 from w2w_core.errors import InputError, LayoutMismatchError
 from w2w_core.generate import applied_lora, generate_images
-from w2w_core.lora import (
-    LoraLayout, LoraSpec, attach_lora, export_lora_file, flatten, import_lora_file, lora_state_dict, unflatten,
-)
+from w2w_core.lora.adapter import attach_lora, layout_for, lora_state_dict
+from w2w_core.lora.files import export_lora_file, import_lora_file
+from w2w_core.lora.layout import LoraLayout, LoraSpec
+from w2w_core.lora.vectors import flatten, unflatten
 
 
 def test_default_layout_is_rank_one_on_q_and_v_of_self_and_cross_attention(untrained_base):
@@ -99,3 +100,30 @@ def test_lora_from_another_base_model_is_refused(untrained_base):
     with pytest.raises(LayoutMismatchError, match="other/model"):
         with applied_lora(untrained_base, np.zeros(layout.n_params, np.float32), layout):
             pass
+
+
+def _unet_state(unet) -> dict[str, tuple]:
+    return {k: tuple(v.shape) for k, v in unet.state_dict().items()}
+
+
+@pytest.mark.parametrize("spec", [LoraSpec(), LoraSpec(rank=2, target_modules=("to_k", "to_out.0"))])
+def test_layout_for_equals_the_attached_adapters_layout_and_leaves_the_unet_alone(untrained_base, spec):
+    unet = untrained_base.pipe.unet
+    before = _unet_state(unet)
+    computed = layout_for(unet, spec, "m", "h")
+    assert _unet_state(unet) == before and not getattr(unet, "peft_config", {})
+    attached = attach_lora(unet, spec, "m", "h")
+    assert computed == attached
+    assert layout_for(unet, spec, "m", "h") == attached  # also while an adapter is attached
+    unet.delete_adapters("w2w")
+
+
+def test_layout_for_an_sd15_shaped_unet_equals_peft(tmp_path):
+    from diffusers import UNet2DConditionModel
+
+    from tests.w2w_core.sd15_layout import write_sd15_layout_folder
+
+    unet = UNet2DConditionModel.from_pretrained(write_sd15_layout_folder(tmp_path / "sd15") / "unet")
+    computed = layout_for(unet, LoraSpec(), "sd15", "h")
+    assert computed == attach_lora(unet, LoraSpec(), "sd15", "h")
+    assert len(computed.keys) == 2 * 2 * 2 * 16  # 16 transformer blocks x attn1/attn2 x to_q/to_v x A/B

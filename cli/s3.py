@@ -15,8 +15,8 @@ from pathlib import Path
 
 import typer
 
-from storage.s3 import ENV_ENDPOINT, ENV_KEY, ENV_SECRET, S3Config, S3Server, storage_options_for
-from w2w_core.errors import W2WError
+from cli.errors import fail, failing_cleanly
+from storage.s3 import ENV_ENDPOINT, ENV_KEY, ENV_SECRET, S3Config, S3Server, check_bucket_access
 
 app = typer.Typer(help="A local S3 server (rclone serve s3) for development and tests.", no_args_is_help=True)
 
@@ -38,12 +38,9 @@ def _credentials(new_credentials: Path | None) -> tuple[str, str]:
         return f"w2w-{secrets.token_hex(4)}", secrets.token_hex(20)
     key, secret = os.environ.get(ENV_KEY), os.environ.get(ENV_SECRET)
     if not key or not secret:
-        typer.echo(
-            f"Set {ENV_KEY} and {ENV_SECRET} first (the server accepts exactly that pair), e.g.\n"
-            f"  export {ENV_KEY}=w2w {ENV_SECRET}=$(python -c 'import secrets; print(secrets.token_hex(20))')\n"
-            "or pass --new-credentials FILE to generate a pair into FILE (mode 0600) and `source FILE`.",
-            err=True)
-        raise typer.Exit(2)
+        fail(f"set {ENV_KEY} and {ENV_SECRET} first (the server accepts exactly that pair), e.g.\n"
+             f"  export {ENV_KEY}=w2w {ENV_SECRET}=$(python -c 'import secrets; print(secrets.token_hex(20))')\n"
+             "or pass --new-credentials FILE to generate a pair into FILE (mode 0600) and `source FILE`.")
     return key, secret
 
 
@@ -58,11 +55,8 @@ def serve(
     """Serve --dir over S3 in the foreground until Ctrl-C."""
     key, secret = _credentials(new_credentials)
     server = S3Server(data_dir, key=key, secret=secret, host=host, port=port, buckets=bucket)
-    try:
+    with failing_cleanly():
         server.start()
-    except W2WError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1)
     typer.echo(f"S3 server on {server.endpoint_url} serving {server.root} (buckets: {', '.join(bucket)}); Ctrl-C stops it.")
     if new_credentials is not None:
         _write_credentials(new_credentials, key, secret, server.endpoint_url)
@@ -76,24 +70,13 @@ def serve(
         typer.echo("stopping the S3 server")
         server.stop()
         return
-    typer.echo(f"the S3 server exited with status {code}; its log ends:\n{server.log_tail()}", err=True)
-    raise typer.Exit(1)
+    fail(f"the S3 server exited with status {code}; its log ends:\n{server.log_tail()}")
 
 
 @app.command()
 def check(url: str = typer.Argument(..., help="s3://bucket[/prefix] to try with the AWS_* env vars.")) -> None:
     """Check that the AWS_* credentials reach URL's bucket (never prints the secret)."""
-    import s3fs
-
-    from storage.boundary import storage_errors
-
     config = S3Config.from_env()
-    options = storage_options_for(config)
-    try:
-        with storage_errors(url, "list the bucket", options):
-            fs = s3fs.S3FileSystem(**options)
-            fs.ls(url.split("://", 1)[1].split("/", 1)[0])
-    except W2WError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1)
+    with failing_cleanly():
+        check_bucket_access(url, config)
     typer.echo(f"ok: {config.key or '(default credentials)'} can read {url} at {config.endpoint_url or 'AWS'}")

@@ -1,4 +1,4 @@
-"""One identity at a time, behind the CLI: fine-tune it, generate from a LoRA file.
+"""One identity at a time, behind `w2w finetune` and `w2w generate`: train it, generate from a LoRA.
 
 These are the edges where files are read and written; the science they call
 lives in w2w_core. Every file is written whole or not at all.
@@ -6,34 +6,35 @@ lives in w2w_core. Every file is written whole or not at all.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 
 from storage.files import write_atomic
+from tasks.config import DatasetConfig
 from w2w_core import world
 from w2w_core.base_model import BaseModel, load_base_model
 from w2w_core.errors import InputError, LayoutMismatchError
-from w2w_core.finetune import FinetuneConfig, FinetuneResult, finetune_identity
+from w2w_core.finetune.config import FinetuneConfig, FinetuneResult
+from w2w_core.finetune.trainer import finetune_identity
 from w2w_core.generate import generate_images
 from w2w_core.images import image_grid, load_image_files
-from w2w_core.lora import export_lora_file
-
-IMAGES_PER_IDENTITY = 10
+from w2w_core.lora.files import export_lora_file
 
 
-def write_png(path: Path, picture) -> None:
+def write_png(path: Path, picture) -> Path:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
-    write_atomic(path, buffer.getvalue())
+    return write_atomic(path, buffer.getvalue())
 
 
-def identity_images(seed: int | None, files: list[Path] | None, size: int) -> np.ndarray:
+def identity_images(seed: int | None, files: list[Path] | None, size: int,
+                    n_renders: int = DatasetConfig.images_per_identity) -> np.ndarray:
+    """The images of one identity: `n_renders` world renders of `seed`, or the given image files."""
     if seed is not None and files:
         raise InputError("give either --seed or --image, not both")
     if seed is not None:
-        return world.render_identity(world.make_identity(seed), IMAGES_PER_IDENTITY, size)
+        return world.render_identity(world.make_identity(seed), n_renders, size)
     if files:
         return load_image_files(list(files), size)
     raise InputError("no identity given: pass --seed N (embedded world) or --image FILE (one or more)")
@@ -65,8 +66,7 @@ def generate_grid(lora: Path | None, prompt: str, out: Path, n: int, seed: int, 
     if lora is not None:
         load_lora_file(base, lora)
     images = generate_images(base, prompt, n, seed)
-    write_png(out, image_grid(images, columns=min(n, 8)))
-    return out
+    return write_png(out, image_grid(images, columns=min(n, 8)))
 
 
 def load_lora_file(base: BaseModel, lora: Path) -> None:

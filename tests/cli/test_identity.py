@@ -7,8 +7,9 @@ from PIL import Image
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from flows.cli import app
-from w2w_core.lora import LoraLayout, import_lora_file
+from cli.main import app
+from w2w_core.lora.files import import_lora_file
+from w2w_core.lora.layout import LoraLayout
 
 runner = CliRunner()
 

@@ -1,0 +1,107 @@
+"""`w2w dataset ...`: build the weight dataset with Prefect, and see how far it is.
+
+    w2w dataset build s3://w2w/weights --n 64 --batch-size 8      # train identities 0..63
+    w2w dataset status s3://w2w/weights --verify                   # counts, reasons, re-read rows
+
+`build` runs the `build-weights-dataset` flow in this process (against the
+Prefect API in PREFECT_API_URL, or a temporary local one) and shows a progress
+bar read from the store, so it also moves when batches run on Dask workers.
+Rerunning it continues where the last run stopped.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import typer
+from tqdm import tqdm
+
+from cli.errors import fail, failing_cleanly
+from storage.status import status_text
+from storage.weight_store import WeightStore
+from tasks.config import DatasetConfig, FanOutConfig
+from w2w_core.errors import W2WError
+from w2w_core.finetune.config import FinetuneConfig
+
+app = typer.Typer(help="The weight dataset: one fine-tuned identity LoRA per row of a Zarr store.",
+                  no_args_is_help=True)
+
+POLL_S = 2.0  # how often the progress bar re-reads the store's status
+EXIT_INCOMPLETE = 1  # the build ran, but identities are left failed or pending
+URL_HELP = "Store URL: a local path or s3://bucket/prefix (credentials from AWS_* env vars)."
+
+
+def _watch(url: str, total: int, stop: threading.Event, poll_s: float) -> None:
+    """Update a bar of done identities from the store until `stop` is set."""
+    with tqdm(total=total, desc="identities", unit="id") as bar:
+        while True:
+            try:
+                counts = WeightStore.open(url, read_only=True).counts(range(total))
+                bar.n = counts["done"]
+                bar.set_postfix(failed=counts["failed"])
+                bar.refresh()
+            except W2WError:
+                pass  # the flow has not created the store yet, or not grown it to `total`
+            if stop.wait(poll_s):
+                return
+
+
+@app.command()
+def build(
+    url: str = typer.Argument(..., help=URL_HELP),
+    n: int = typer.Option(..., "--n", help="Identities the dataset should hold (rows 0..n-1); grows the store if needed."),
+    batch_size: int = typer.Option(DatasetConfig.batch_size, help="Identities per batch task = rows per chunk (fixed once the store exists)."),
+    steps: int = typer.Option(FinetuneConfig.steps, help="Fine-tune steps per identity."),
+    learning_rate: float = typer.Option(FinetuneConfig.learning_rate, help="Fine-tune learning rate."),
+    images: int = typer.Option(DatasetConfig.images_per_identity, help="World renders per identity."),
+    model: Path = typer.Option(None, help="Diffusers base model folder (default: the embedded tiny model)."),
+    dtype: str = typer.Option(DatasetConfig.dtype, help="Stored weight dtype: float32 or float16."),
+    scheduler: str = typer.Option(FanOutConfig.scheduler_address, help="Dask scheduler address (tcp://host:8786) to run batches on GPU workers."),
+    retries: int = typer.Option(FanOutConfig.retries, help="Retries of a failed batch task."),
+    retry_delay: float = typer.Option(FanOutConfig.retry_delay_s, help="Seconds between retries."),
+    progress: bool = typer.Option(True, help="Show a progress bar read from the store."),
+) -> None:
+    """Fine-tune identities into the store; exit 1 if any identity is left failed."""
+    with failing_cleanly():
+        finetune = FinetuneConfig(steps=steps, learning_rate=learning_rate)
+        config = DatasetConfig(finetune, images, str(model) if model else None, dtype, batch_size=batch_size)
+        fan_out = FanOutConfig(retries, retry_delay, scheduler)
+    from flows.dataset import DatasetIncompleteError, build_weights_dataset
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(url, n, stop, POLL_S), daemon=True)
+    if progress:
+        watcher.start()
+    try:
+        summary = build_weights_dataset(url, n, config, fan_out)
+    except DatasetIncompleteError as err:
+        _stop(stop, watcher)
+        typer.echo(status_text(WeightStore.open(url, read_only=True))[0])
+        fail(f"incomplete: {err}", EXIT_INCOMPLETE)
+    except W2WError as err:
+        _stop(stop, watcher)
+        fail(err)
+    _stop(stop, watcher)
+    summary["trained"] = len(summary.pop("trained_rows"))
+    typer.echo(json.dumps(summary, indent=2))
+
+
+def _stop(stop: threading.Event, watcher: threading.Thread) -> None:
+    stop.set()
+    if watcher.is_alive():
+        watcher.join()
+
+
+@app.command()
+def status(
+    url: str = typer.Argument(..., help=URL_HELP),
+    verify: bool = typer.Option(False, "--verify", help="Re-read every done row and check its checksum."),
+    mark_failed: bool = typer.Option(False, "--mark-failed", help="With --verify: mark bad rows failed so a rerun retrains them."),
+) -> None:
+    """Show how far the weight dataset at URL is; exit 1 if --verify finds bad rows."""
+    with failing_cleanly():
+        text, ok = status_text(WeightStore.open(url, read_only=not mark_failed), verify, mark_failed)
+    typer.echo(text)
+    if not ok:
+        raise typer.Exit(EXIT_INCOMPLETE)

@@ -1,0 +1,26 @@
+"""The `w2w` command line: mounts every command group (one module each under cli/)."""
+from __future__ import annotations
+
+import os
+
+import typer
+
+from cli import base, dataset, identity, run, s3, space
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The temporary Prefect API a local run starts can take a while on a loaded laptop; no telemetry.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+app = typer.Typer(help="weights2weights: identity LoRAs as data.", no_args_is_help=True, pretty_exceptions_enable=False)
+app.command()(identity.finetune)
+app.command()(identity.generate)
+app.command()(run.run)
+app.add_typer(base.app, name="base")
+app.add_typer(s3.app, name="s3", help="A local S3-compatible server and credential checks.")
+app.add_typer(dataset.app, name="dataset")
+app.add_typer(space.app, name="space")
+
+
+if __name__ == "__main__":
+    app()
