@@ -41,3 +41,14 @@ def attribute_accuracy(predicted: np.ndarray, prompted: np.ndarray, mask: np.nda
     hits = (predicted == prompted) & mask
     counts = mask.sum(0)
     return np.where(counts > 0, hits.sum(0) / np.maximum(counts, 1), np.nan)
+
+
+def id_scores(embeddings: np.ndarray, n_identities: int, centroids: np.ndarray) -> np.ndarray:
+    """Per identity: the mean cosine of its images' embeddings to its reference centroid (paper Sec. 4's
+    ID score, with the probe in FaceNet's place). `embeddings` [n_identities * m, E] are grouped per
+    identity and unit length; `centroids` [n_identities, E] unit length."""
+    if len(embeddings) % n_identities or centroids.shape != (n_identities, embeddings.shape[-1]):
+        raise InputError(f"{len(embeddings)} embeddings and centroids {centroids.shape} do not match "
+                         f"{n_identities} identities")
+    per_identity = embeddings.reshape(n_identities, -1, embeddings.shape[-1])
+    return np.einsum("nme,ne->nm", per_identity, centroids).mean(axis=1)

@@ -34,3 +34,13 @@ def test_attribute_accuracy_respects_mask():
     mask = np.array([[1, 0], [0, 0]], bool)
     accuracy = attribute_accuracy(predicted, prompted, mask)
     assert accuracy[0] == 1.0 and np.isnan(accuracy[1])
+
+
+def test_id_scores_are_mean_cosines_to_the_own_centroid():
+    from w2w_core.evaluate import id_scores
+
+    centroids = np.eye(3, 4)
+    embeddings = np.stack([centroids[0], centroids[0], centroids[1], -centroids[1], centroids[0], centroids[2]])
+    assert id_scores(embeddings, 3, centroids).tolist() == [1.0, 0.0, 0.5]
+    with pytest.raises(InputError, match="do not match"):
+        id_scores(embeddings[:5], 3, centroids)

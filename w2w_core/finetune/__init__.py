@@ -8,5 +8,6 @@ package itself imports nothing, so `config` stays light (no torch) for the CLI:
 - `objective`: what every trainer and the inversion share: prompts and images
                to the UNet's inputs, the ε-prediction loss.
 - `trainer`:   `finetune_identity` / `finetune_identities`, dispatching to a variant.
-- `single`:    the variant that trains one identity per run.
+- `batched`:   K identities in one forward/backward pass, each its own rank-1 factors (the default).
+- `single`:    one identity per run through peft's adapter: the reference the batched one is tested against.
 """

@@ -13,7 +13,7 @@ from w2w_core.errors import InputError
 from w2w_core.lora.layout import LoraLayout, LoraSpec
 from w2w_core.world.prompts import CLASS_PROMPT, INSTANCE_PROMPT
 
-TRAINERS = ("single",)  # the variants in w2w_core/finetune/, one module each
+TRAINERS = ("batched", "single")  # the variants in w2w_core/finetune/, one module each
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class FinetuneConfig:
     prior_weight: float = 0.0  # weight of the prior-preservation loss; 0 turns it off
     n_class_images: int = 10  # class images the base model generates for prior preservation
     seed: int = 0  # noise, timesteps and class images
-    trainer: str = "single"  # which variant trains (one of TRAINERS)
+    trainer: str = "batched"  # which variant trains (TRAINERS): K identities per step, or one per run
     lora: LoraSpec = field(default_factory=LoraSpec)
 
     def __post_init__(self) -> None:

@@ -10,12 +10,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from w2w_core.base_model import BaseModel
 from w2w_core.errors import TrainingDivergedError, W2WError
 from w2w_core.finetune.config import FinetuneConfig, FinetuneResult
-from w2w_core.finetune.objective import class_latents, diffusion_loss, encode_images, encode_prompt
+from w2w_core.finetune.objective import class_latents, diffusion_loss, encode_images, encode_prompt, noisy_inputs
 from w2w_core.lora.adapter import ADAPTER, attach_lora, lora_state_dict
 from w2w_core.lora.layout import LoraLayout
 from w2w_core.lora.vectors import flatten
@@ -65,10 +66,10 @@ def _train(base: BaseModel, latents: torch.Tensor, prior: torch.Tensor | None, l
     bar = tqdm(range(config.steps), desc="finetune", disable=not progress, leave=False)
     for _ in bar:
         index = torch.randperm(len(latents), generator=generator)[:batch]
-        loss = diffusion_loss(pipe, latents[index], instance_text, generator)
-        if prior is not None:
-            prior_index = torch.randperm(len(prior), generator=generator)[:batch]
-            loss = loss + config.prior_weight * diffusion_loss(pipe, prior[prior_index], class_text[: len(prior_index)], generator)
+        if prior is None:
+            loss = diffusion_loss(pipe, latents[index], instance_text, generator)
+        else:
+            loss = _loss_with_prior(pipe, latents[index], prior, instance_text, class_text, config.prior_weight, generator)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"fine-tune loss became {loss.item()} at step {len(losses)}; lower learning_rate "
@@ -80,3 +81,16 @@ def _train(base: BaseModel, latents: torch.Tensor, prior: torch.Tensor | None, l
         losses.append(loss.item())
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
     return flatten(lora_state_dict(pipe.unet), layout), losses
+
+
+def _loss_with_prior(pipe, latents: torch.Tensor, prior: torch.Tensor, instance_text: torch.Tensor,
+                     class_text: torch.Tensor, prior_weight: float, generator: torch.Generator) -> torch.Tensor:
+    """Dreambooth's loss: ε-MSE on the identity's images + prior_weight x the same on class images,
+    both in one UNet pass (as diffusers' Dreambooth script batches them)."""
+    noisy, t, noise = noisy_inputs(pipe, latents, generator)
+    prior_index = torch.randperm(len(prior), generator=generator)[: len(latents)]
+    p_noisy, p_t, p_noise = noisy_inputs(pipe, prior[prior_index], generator)
+    text = torch.cat([instance_text[: len(latents)], class_text[: len(prior_index)]])
+    prediction = pipe.unet(torch.cat([noisy, p_noisy]), torch.cat([t, p_t]), text).sample
+    n = len(latents)
+    return F.mse_loss(prediction[:n], noise) + prior_weight * F.mse_loss(prediction[n:], p_noise)

@@ -14,10 +14,10 @@ import numpy as np
 
 from w2w_core.base_model import BaseModel
 from w2w_core.errors import W2WError
-from w2w_core.finetune import single
+from w2w_core.finetune import batched, single
 from w2w_core.finetune.config import FinetuneConfig, FinetuneResult
 
-VARIANTS: dict[str, ModuleType] = {"single": single}
+VARIANTS: dict[str, ModuleType] = {"batched": batched, "single": single}
 
 
 def finetune_identities(base: BaseModel, image_sets: Sequence[np.ndarray], config: FinetuneConfig,
