@@ -1,6 +1,8 @@
 """`w2w dataset ...`: build the weight dataset with Prefect, and see how far it is.
 
-    w2w dataset build s3://w2w/weights --n 64 --batch-size 8      # train identities 0..63
+    w2w dataset build s3://w2w/weights --n 64 --batch-size 8      # train identities 0..63 of the world
+    w2w dataset build ./dogs --identities dogs.csv \
+        --instance-prompt "a photo of sks dog" --class-prompt "a photo of a dog"   # your own images
     w2w dataset status s3://w2w/weights --verify                   # counts, reasons, re-read rows
 
 `build` runs the `build-weights-dataset` flow in this process (against the
@@ -32,12 +34,14 @@ EXIT_INCOMPLETE = 1  # the build ran, but identities are left failed or pending
 URL_HELP = "Store URL: a local path or s3://bucket/prefix (credentials from AWS_* env vars)."
 
 
-def _watch(url: str, total: int, stop: threading.Event, poll_s: float) -> None:
-    """Update a bar of done identities from the store until `stop` is set."""
+def _watch(url: str, total: int | None, stop: threading.Event, poll_s: float) -> None:
+    """Update a bar of done identities from the store until `stop` is set (total None: the store's rows)."""
     with tqdm(total=total, desc="identities", unit="id") as bar:
         while True:
             try:
-                counts = WeightStore.open(url, read_only=True).counts(range(total))
+                store = WeightStore.open(url, read_only=True)
+                bar.total = total or store.n_rows
+                counts = store.counts(range(bar.total))
                 bar.n = counts["done"]
                 bar.set_postfix(failed=counts["failed"])
                 bar.refresh()
@@ -50,7 +54,13 @@ def _watch(url: str, total: int, stop: threading.Event, poll_s: float) -> None:
 @app.command()
 def build(
     url: str = typer.Argument(..., help=URL_HELP),
-    n: int = typer.Option(..., "--n", help="Identities the dataset should hold (rows 0..n-1); grows the store if needed."),
+    n: int = typer.Option(None, "--n", help="Identities the dataset should hold (rows 0..n-1); grows the store if "
+                          "needed. Default with --identities: every row of the manifest."),
+    identities: str = typer.Option(DatasetConfig.manifest, "--identities", help="Manifest of your own identities "
+                                   "(CSV, JSON Lines or Parquet, local or s3://): columns id, images (a folder or "
+                                   "glob), and 0/1 (or -1/1) attribute columns. Default: the embedded world."),
+    instance_prompt: str = typer.Option(FinetuneConfig.instance_prompt, help="Prompt that names the identity (the rare token sks)."),
+    class_prompt: str = typer.Option(FinetuneConfig.class_prompt, help="Prompt of the identity's class (prior preservation)."),
     batch_size: int = typer.Option(DatasetConfig.batch_size, help="Identities per batch task = rows per chunk (fixed once the store exists)."),
     steps: int = typer.Option(FinetuneConfig.steps, help="Fine-tune steps per identity."),
     learning_rate: float = typer.Option(FinetuneConfig.learning_rate, help="Fine-tune learning rate."),
@@ -60,13 +70,23 @@ def build(
     scheduler: str = typer.Option(FanOutConfig.scheduler_address, help="Dask scheduler address (tcp://host:8786) to run batches on GPU workers."),
     retries: int = typer.Option(FanOutConfig.retries, help="Retries of a failed batch task."),
     retry_delay: float = typer.Option(FanOutConfig.retry_delay_s, help="Seconds between retries."),
+    workers: int = typer.Option(FanOutConfig.workers, help="Local processes running batches (default: one per CPU core; 1: in this process)."),
+    threads_per_worker: int = typer.Option(FanOutConfig.threads_per_worker, help="Torch threads in each local worker process."),
     progress: bool = typer.Option(True, help="Show a progress bar read from the store."),
 ) -> None:
     """Fine-tune identities into the store; exit 1 if any identity is left failed."""
     with failing_cleanly():
-        finetune = FinetuneConfig(steps=steps, learning_rate=learning_rate)
-        config = DatasetConfig(finetune, images, str(model) if model else None, dtype, batch_size=batch_size)
-        fan_out = FanOutConfig(retries, retry_delay, scheduler)
+        if n is None and identities is None:
+            fail("say how many identities of the embedded world to train (--n N), or give --identities MANIFEST")
+        finetune = FinetuneConfig(steps=steps, learning_rate=learning_rate, instance_prompt=instance_prompt,
+                                  class_prompt=class_prompt)
+        config = DatasetConfig(finetune, images, str(model) if model else None, dtype, batch_size=batch_size,
+                               manifest=identities)
+        fan_out = FanOutConfig(retries, retry_delay, scheduler, workers=workers, threads_per_worker=threads_per_worker)
+        if identities is not None:  # a bad manifest is refused here, before Prefect or a model starts
+            from storage.identity_files import read_manifest
+
+            read_manifest(identities)
     from flows.dataset import DatasetIncompleteError, build_weights_dataset
 
     stop = threading.Event()

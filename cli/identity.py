@@ -6,27 +6,33 @@ from pathlib import Path
 
 import typer
 
-from cli.errors import failing_cleanly
+from cli.errors import fail, failing_cleanly
 from w2w_core.finetune.config import FinetuneConfig
 from w2w_core.world.prompts import INSTANCE_PROMPT
 
 
 def finetune(
-    seed: int = typer.Option(None, help="identity seed of the embedded world"),
-    images: list[Path] = typer.Option(None, "--image", help="image file(s) of one identity, instead of --seed"),
-    out: Path = typer.Option(Path("w2w-out/finetune"), help="folder for lora.safetensors and theta.npy"),
+    seed: list[int] = typer.Option(None, help="identity seed of the embedded world (repeat for several)"),
+    images: list[Path] = typer.Option(None, "--image", help="image file(s) of one identity"),
+    folders: list[Path] = typer.Option(None, "--images", help="a folder of one identity's images (repeat for several)"),
+    out: Path = typer.Option(Path("w2w-out/finetune"), help="folder for lora.safetensors, theta.npy, layout.json "
+                             "(several identities: one subfolder each)"),
     model: Path = typer.Option(None, help="diffusers model folder (default: the embedded tiny model)"),
     steps: int = typer.Option(FinetuneConfig.steps, help="optimisation steps"),
     learning_rate: float = typer.Option(FinetuneConfig.learning_rate, help="AdamW step size"),
     prior_weight: float = typer.Option(FinetuneConfig.prior_weight, help="prior-preservation weight (0: off)"),
 ) -> None:
-    """Fine-tune one identity's rank-1 LoRA; write the LoRA file and its weight vector."""
+    """Fine-tune rank-1 LoRAs of one or more identities, together in one batch; write each LoRA file."""
     with failing_cleanly():
         config = FinetuneConfig(steps=steps, learning_rate=learning_rate, prior_weight=prior_weight)
-        from tasks.identity import finetune_one
+        from tasks.identity import check_output_folder, finetune_many
 
-        summary = finetune_one(seed, images, out, model, config)
+        check_output_folder(out)
+        summary = finetune_many(seed or [], images or [], folders or [], out, model, config)
     typer.echo(json.dumps(summary, indent=2))
+    if summary["failed"]:
+        fail(f"{len(summary['failed'])} of {summary['identities']} identities failed: "
+             + "; ".join(f"{name}: {why}" for name, why in summary["failed"].items()))
 
 
 def generate(

@@ -40,19 +40,25 @@ for name in ds.attribute.values:
     share = float(done.attributes.sel(attribute=name).mean()) if done.sizes["identity"] else float("nan")
     print(f"  {name}: {share:.2f} of done identities")
 
+# %% Rows are labelled by identity id: the `identity` coordinate selects by name.
+identity = str(ds.identity.values[args.row])
+by_name = ds.sel(identity=identity)
+print(f"row {args.row} is identity {identity!r}: ds.sel(identity={identity!r}) has "
+      f"{by_name.sizes.get('param', 0)} params, status {int(by_name.status)}")
+
 # %% One row, straight from zarr.
 group = zarr.open_group(url, mode="r", storage_options=options)
 layout = group.attrs["layout"]
 row = group["weights"][args.row].astype(np.float32)
 labels = [n for n, on in zip(group.attrs["attribute_names"], group["attributes"][args.row]) if on]
 state = {0: "pending", 1: "done", 2: "failed"}[int(group["status"][args.row])]
-print(f"row {args.row}: identity seed {int(group['identity_seed'][args.row])}, status {state}, "
+print(f"row {args.row}: identity {group['identity'][args.row]}, status {state}, "
       f"attributes: {', '.join(labels) or 'none'}")
 print(f"  base model {layout['base_model_id']} ({layout['base_model_hash']}), rank {layout['rank']}, "
       f"{layout['n_params']} params, first values {[round(float(x), 4) for x in row[:3]]}")
 
 # %% The row as a LoRA file: cut the vector at the layout's shapes, in the layout's key order.
-# (With w2w installed, w2w_core.lora.export_lora_file(row, LoraLayout.from_dict(layout), path)
+# (With w2w installed, w2w_core.lora.files.export_lora_file(row, LoraLayout.from_dict(layout), path)
 # writes the same tensors in the exact file diffusers' pipe.load_lora_weights expects.)
 if args.out:
     tensors, offset = {}, 0

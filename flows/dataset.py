@@ -15,11 +15,11 @@ from typing import Any
 
 from prefect import flow
 from prefect.futures import wait
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from tasks.config import DatasetConfig, FanOutConfig
 from tasks.dataset import dataset_summary_task, prepare_store_task
-from tasks.training import train_identity_batch
+from tasks.training import init_worker, train_identity_batch
 from w2w_core.errors import W2WError
 
 GPU_RESOURCE = "GPU"  # Dask worker resource a batch asks for: start GPU workers with --resources GPU=1
@@ -30,12 +30,15 @@ class DatasetIncompleteError(W2WError, RuntimeError):
 
 
 def _task_runner(fan_out: FanOutConfig):
-    """Threads here (one at a time: fine-tunes share the model), or the Dask cluster at the address."""
-    if fan_out.scheduler_address is None:
-        return ThreadPoolTaskRunner(max_workers=1)
-    from prefect_dask import DaskTaskRunner
+    """The Dask cluster at the address; else local worker processes (or, with one worker, a thread here)."""
+    if fan_out.scheduler_address is not None:
+        from prefect_dask import DaskTaskRunner
 
-    return DaskTaskRunner(address=fan_out.scheduler_address)
+        return DaskTaskRunner(address=fan_out.scheduler_address)
+    if fan_out.local_workers == 1:
+        return ThreadPoolTaskRunner(max_workers=1)
+    return ProcessPoolTaskRunner(max_workers=fan_out.local_workers, initializer=init_worker,
+                                 initargs=(fan_out.threads_per_worker,))
 
 
 def _resources(fan_out: FanOutConfig):
@@ -48,17 +51,19 @@ def _resources(fan_out: FanOutConfig):
 
 
 @flow(name="build-weights-dataset")
-def build_weights_dataset(store_url: str, n_identities: int, config: DatasetConfig = DatasetConfig(),
+def build_weights_dataset(store_url: str, n_identities: int | None = None, config: DatasetConfig = DatasetConfig(),
                           fan_out: FanOutConfig = FanOutConfig(),
                           storage_options: Mapping[str, Any] | None = None,
                           lr_overrides: dict[int, float] | None = None) -> dict[str, Any]:
     """Train identities 0..n_identities-1 into the store at `store_url` (config.batch_size rows per task).
 
+    n_identities: None trains every identity of `config.manifest` (the embedded world needs a number).
+
     storage_options: leave None to take S3 credentials from the AWS_* environment (Prefect
     records flow parameters, so secrets passed here would be stored with the run).
     lr_overrides: row -> learning rate for this run only (retrain diverged rows gentler).
     """
-    todo = prepare_store_task(store_url, n_identities, config, storage_options)
+    n_identities, todo = prepare_store_task(store_url, n_identities, config, storage_options)
     batch_task = train_identity_batch.with_options(retries=fan_out.retries,
                                                    retry_delay_seconds=fan_out.retry_delay_s)
     with _task_runner(fan_out) as runner, _resources(fan_out):

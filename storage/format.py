@@ -17,7 +17,7 @@ from storage.boundary import redact_url
 from storage.codecs import compressors_for
 from w2w_core.errors import InputError, StorageError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-row identity ids (the `identity` coordinate); 1 had seeds only
 
 # Row status codes stored in `status`.
 PENDING, DONE, FAILED = 0, 1, 2
@@ -30,7 +30,8 @@ IDENTITY, PARAM, ATTRIBUTE = "identity", "param", "attribute"
 ROW_ARRAYS: dict[str, tuple[Any, Any]] = {
     "status": ("uint8", PENDING),
     "row_checksum": ("uint32", 0),  # zlib.crc32 of the row's stored bytes
-    "identity_seed": ("int64", -1),
+    IDENTITY: (str, ""),  # the identity's id; named like its dimension, so xarray makes it the coordinate
+    "identity_seed": ("int64", -1),  # the embedded world's seed of the identity (-1: not a world identity)
     "final_loss": ("float32", float("nan")),
     "training_seed": ("int64", -1),
     "config_hash": (str, ""),
@@ -114,9 +115,9 @@ def check_format(group: zarr.Group, url: str) -> None:
     if version is None:
         raise StorageError(f"{redact_url(url)} is a zarr group but not a w2w weight store (no "
                            "w2w_format attribute; if a create was interrupted, delete it and create again)")
-    if int(version) > FORMAT_VERSION:
-        raise StorageError(f"the store at {redact_url(url)} has format {version}, newer than this "
-                           f"w2w reads ({FORMAT_VERSION}); upgrade w2w")
+    if int(version) != FORMAT_VERSION:
+        raise StorageError(f"the store at {redact_url(url)} has format {version}; this w2w reads format "
+                           f"{FORMAT_VERSION} ({'upgrade w2w' if int(version) > FORMAT_VERSION else 'rebuild the store'})")
     missing = [n for n in (WEIGHTS, ATTRIBUTES, *ROW_ARRAYS) if n not in group]
     if missing:
         raise StorageError(f"the store at {redact_url(url)} lacks arrays {missing}; it is damaged "

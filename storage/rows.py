@@ -23,6 +23,8 @@ def checked_rows(rows: Iterable[int], n_rows: int) -> np.ndarray:
 
 def runs(rows: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
     """Sorted unique `rows` split into contiguous (start, stop, positions) runs."""
+    if not len(rows):
+        return []
     order = np.argsort(rows, kind="stable")
     srt = rows[order]
     cuts = np.flatnonzero(np.diff(srt) != 1) + 1

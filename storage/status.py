@@ -21,7 +21,7 @@ def status_text(store: WeightStore, verify: bool = False, mark_failed: bool = Fa
     if failures:
         lines.append("failure reasons:")
         lines += [f"  {n:>6} x {reason}" for reason, n in Counter(r for _, _, r in failures).most_common()]
-        lines += _listed([f"row {row} (identity seed {seed})" for row, seed, _ in failures])
+        lines += _listed([f"row {row} (identity {identity})" for row, identity, _ in failures])
     ok = True
     if verify:
         report = store.verify(mark_failed=mark_failed)

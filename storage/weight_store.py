@@ -178,36 +178,46 @@ class WeightStore:
             for array in self._arrays.values():
                 array.resize((n_rows, *array.shape[1:]))
 
-    def assign_identities(self, rows: Iterable[int], seeds: Sequence[int],
-                          attributes: np.ndarray) -> None:
-        """Record each row's identity seed and attribute labels. Idempotent.
+    def assign_identities(self, rows: Iterable[int], identity_ids: Sequence[str], attributes: np.ndarray,
+                          seeds: Sequence[int] | None = None) -> None:
+        """Record each row's identity id, attribute labels and (embedded world) seed. Idempotent.
 
-        A done row keeps its identity: giving it another seed is an error. Write
+        A done row keeps its identity: giving it another id is an error. Write
         only rows of chunks you own (a batch its rows, or the flow before fan-out).
         """
         self._writable()
         rows = self._rows(rows)
-        seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+        ids = np.array([str(i) for i in identity_ids], dtype=object)
+        seeds = np.full(len(rows), -1, np.int64) if seeds is None else np.asarray(seeds, np.int64).reshape(-1)
         attributes = np.asarray(attributes, dtype=bool)
         want = (len(rows), len(self.attribute_names))
-        if len(seeds) != len(rows) or attributes.shape != want:
-            raise InputError(f"assign_identities needs one seed and {want[1]} attributes per row: got "
-                             f"{len(rows)} rows, {len(seeds)} seeds, attributes of shape {attributes.shape}")
-        with storage_errors(self.url, "write identity seeds", self._options):
-            status, stored = self._read("status", rows), self._read("identity_seed", rows)
-            clash = (status == fmt.DONE) & (stored != seeds)
+        if len(ids) != len(rows) or len(seeds) != len(rows) or attributes.shape != want:
+            raise InputError(f"assign_identities needs one id, one seed and {want[1]} attributes per row: got "
+                             f"{len(rows)} rows, {len(ids)} ids, {len(seeds)} seeds, attributes {attributes.shape}")
+        if any(not i for i in ids):
+            raise InputError("identity ids must be non-empty strings")
+        with storage_errors(self.url, "write identity labels", self._options):
+            status, stored = self._read("status", rows), self._read(fmt.IDENTITY, rows)
+            clash = (status == fmt.DONE) & (stored != ids)
             if clash.any():
                 i = int(np.flatnonzero(clash)[0])
-                raise InputError(f"row {rows[i]} is done as identity seed {stored[i]}; refusing to "
-                                 f"relabel it as {seeds[i]} (the dataset already has a model for it)")
+                raise InputError(f"row {rows[i]} is done as identity {stored[i]!r}; refusing to "
+                                 f"relabel it as {ids[i]!r} (the dataset already has a model for it)")
+            self._write(fmt.IDENTITY, rows, ids)
             self._write("identity_seed", rows, seeds)
             self._write(fmt.ATTRIBUTES, rows, attributes)
 
     def identities(self, rows: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(identity seeds, attribute labels) of `rows`; seed -1 means not assigned yet."""
+        """(identity ids, attribute labels) of `rows`; id "" means not assigned yet."""
         rows = self._rows(rows)
         with storage_errors(self.url, "read identities", self._options):
-            return self._read("identity_seed", rows), self._read(fmt.ATTRIBUTES, rows)
+            return self._read(fmt.IDENTITY, rows), self._read(fmt.ATTRIBUTES, rows)
+
+    def identity_seeds(self, rows: Iterable[int]) -> np.ndarray:
+        """The embedded world's seed of each of `rows` (-1: not a world identity, or not assigned)."""
+        rows = self._rows(rows)
+        with storage_errors(self.url, "read identity seeds", self._options):
+            return self._read("identity_seed", rows)
 
     # ---- the batch task's calls --------------------------------------------------
 
@@ -252,6 +262,44 @@ class WeightStore:
             self._check_read_back(rows, data, sums)
             self._write("status", rows, np.full(len(rows), fmt.DONE, np.uint8))
 
+    def write_chunk(self, rows: Sequence[int], vectors: np.ndarray, final_losses: Sequence[float],
+                    training_seeds: Sequence[int], config_hashes: Sequence[str],
+                    failed: Mapping[int, str] | None = None) -> None:
+        """Store one batch's outcome with one whole-chunk write per array, then status.
+
+        `rows` (trained now, one vector each) become done and the rows of `failed`
+        (row -> reason) failed; every other row of their row chunk keeps what it
+        has. Each array's chunk is read once, changed in memory and written whole
+        (no per-row read-modify-write); the weights are read back and checked
+        before the status chunk, written last, marks anything done.
+        """
+        self._writable()
+        rows, failed = self._rows(rows), dict(failed or {})
+        data = self._checked_vectors(rows, vectors)
+        per_row = {"final_loss": np.asarray(final_losses, np.float32), "training_seed": np.asarray(training_seeds, np.int64),
+                   "config_hash": np.asarray(list(config_hashes), object)}
+        if any(len(v) != len(rows) for v in per_row.values()):
+            raise InputError(f"write_chunk needs one final loss, training seed and config hash per row ({len(rows)})")
+        start, stop = self._one_chunk(np.concatenate([rows, np.array(list(failed), dtype=np.int64)]))
+        per_row.update(row_checksum=row_checksums(data), failure_reason=np.full(len(rows), "", object))
+        with storage_errors(self.url, "write a batch", self._options):
+            chunk = dict(zip(fmt.ROW_ARRAYS, _all_done([lambda n=n: self._arrays[n][start:stop] for n in fmt.ROW_ARRAYS])))
+            status = chunk.pop("status")
+            rewritten = rows[status[rows - start] == fmt.DONE]
+            if len(rewritten):  # done rows being replaced are not done while the new bytes are in flight
+                self._write_status(rewritten, fmt.PENDING)
+            for name, values in per_row.items():
+                chunk[name][rows - start] = values
+            for row, reason in failed.items():
+                chunk["failure_reason"][row - start] = reason[: fmt.MAX_REASON_CHARS]
+            chunk[fmt.WEIGHTS] = self._chunk_weights(start, stop, rows)
+            chunk[fmt.WEIGHTS][rows - start] = data
+            _all_done([lambda n=n, v=v: self._put(n, start, v) for n, v in chunk.items()])
+            self._check_read_back(rows, data, per_row["row_checksum"])
+            status[rows - start] = fmt.DONE
+            status[np.array(list(failed), dtype=np.int64) - start] = fmt.FAILED
+            self._put("status", start, status)
+
     def mark_failed(self, rows: Iterable[int], reason: str) -> list[int]:
         """Mark rows that are not done as failed with `reason`; returns the rows marked.
 
@@ -283,15 +331,15 @@ class WeightStore:
         counts = {name: int((status == code).sum()) for code, name in fmt.STATUS_NAMES.items()}
         return {**counts, "total": int(status.size)}
 
-    def failures(self) -> list[tuple[int, int, str]]:
-        """(row, identity seed, reason) for every failed row."""
+    def failures(self) -> list[tuple[int, str, str]]:
+        """(row, identity id, reason) for every failed row."""
         rows = np.flatnonzero(self.status() == fmt.FAILED)
         if not len(rows):
             return []
         with storage_errors(self.url, "read failures", self._options):
-            seeds = self._read("identity_seed", rows)
+            ids = self._read(fmt.IDENTITY, rows)
             reasons = self._read("failure_reason", rows)
-        return [(int(r), int(s), str(m)) for r, s, m in zip(rows, seeds, reasons)]
+        return [(int(r), str(i), str(m)) for r, i, m in zip(rows, ids, reasons)]
 
     def verify(self, mark_failed: bool = False) -> VerifyReport:
         """Re-read every done row; report unreadable, non-finite or changed ones.
@@ -355,7 +403,39 @@ class WeightStore:
                     "rewrite every row of its batch together, or mark them failed first "
                     "(`w2w dataset status --verify --mark-failed`)") from err
 
+    def _put(self, name: str, start: int, values: np.ndarray) -> None:
+        """Write rows start..start+len(values) of one array (whole chunks when the span is a chunk)."""
+        self._arrays[name][start:start + len(values)] = values
+
+    def _one_chunk(self, rows: np.ndarray) -> tuple[int, int]:
+        """The row span of the one row chunk holding all of `rows` (the unit a batch owns)."""
+        chunks = np.unique(rows // self.rows_per_chunk)
+        if len(chunks) != 1:
+            raise InputError(f"a batch write covers one row chunk of {self.rows_per_chunk} rows; rows "
+                             f"{rows.min()}..{rows.max()} span {len(chunks)} chunks")
+        start = int(chunks[0]) * self.rows_per_chunk
+        return start, min(start + self.rows_per_chunk, self.n_rows)
+
+    def _chunk_weights(self, start: int, stop: int, rows: np.ndarray) -> np.ndarray:
+        """The weight rows start..stop as stored; a chunk that no longer decodes is refused if it holds
+        done rows besides `rows`, else replaced by fill values (nothing in it was worth keeping)."""
+        weights = self._arrays[fmt.WEIGHTS]
+        try:
+            return weights[start:stop]
+        except Exception as err:  # noqa: BLE001 - decoding a corrupt chunk raises assorted types
+            if is_transport_error(err):
+                raise
+            others = np.setdiff1d(np.arange(start, stop), rows)
+            if len(others) and (self._read("status", others) == fmt.DONE).any():
+                raise StorageError(
+                    f"could not update the weight chunk of rows {start}..{stop - 1} at {redact_url(self.url)}: "
+                    f"it is unreadable ({type(err).__name__}: {err}) and holds done rows; mark them failed "
+                    "first (`w2w dataset status --verify --mark-failed`) so the batch retrains them") from err
+            return np.full((stop - start, self.n_params), weights.fill_value, dtype=weights.dtype)
+
     def _check_read_back(self, rows: np.ndarray, data: np.ndarray, sums: np.ndarray) -> None:
+        if not len(rows):
+            return
         back, stored_sums = _all_done([lambda: self._read(fmt.WEIGHTS, rows),
                                        lambda: self._read("row_checksum", rows)])
         same = (back.view(np.uint8).reshape(len(rows), -1) == data.view(np.uint8).reshape(len(rows), -1)).all(axis=1)

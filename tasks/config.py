@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+import w2w_core
+
+from storage.boundary import redact_url
 from w2w_core.errors import InputError
 from w2w_core.finetune.config import FinetuneConfig
+from w2w_core.identities.manifest import manifest_description
+from w2w_core.identities.world import WorldSource
 
 
 @dataclass(frozen=True)
@@ -23,7 +30,9 @@ class DatasetConfig:
     base_model: str | None = None  # diffusers folder of the base model; None: the embedded tiny model
     dtype: str = "float32"  # stored weight dtype: "float32", or "float16" for half the bytes
     seed_offset: int = 0  # row i is train identity number seed_offset + i (world.train_seeds)
-    batch_size: int = 8  # identities per batch task = rows per store chunk (fixed once the store exists)
+    batch_size: int = 8  # identities per batch task = rows per store chunk = K trained together
+    manifest: str | None = None  # a manifest of your own identities (CSV, JSONL, Parquet; local or s3://);
+    # None: the embedded world
 
     def __post_init__(self) -> None:
         if self.images_per_identity < 1 or self.batch_size < 1 or self.seed_offset < 0:
@@ -35,8 +44,13 @@ class DatasetConfig:
 
         The base model is not here: the store's layout carries its id and hash.
         """
-        return {"finetune": asdict(self.finetune), "images_per_identity": self.images_per_identity,
-                "seed_offset": self.seed_offset, "identities": "w2w_core.world.train_seeds"}
+        return {"finetune": asdict(self.finetune), "identities": self.identities_description()}
+
+    def identities_description(self) -> dict[str, Any]:
+        """Where the rows' identities come from (the source's own description)."""
+        if self.manifest is None:
+            return WorldSource(self.seed_offset, self.images_per_identity).description()
+        return manifest_description(redact_url(self.manifest))
 
     @property
     def config_hash(self) -> str:
@@ -54,12 +68,31 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class FanOutConfig:
-    """Where a dataset's batch tasks run and how a failed one is retried."""
+    """Where a dataset's batch tasks run and how a failed one is retried.
+
+    Without a Dask scheduler, batches run in `workers` processes on this machine,
+    each with `threads_per_worker` torch threads: on 2 CPU cores, two one-thread
+    processes trained 2.0-4.3x more identities per hour than one two-thread process
+    (docs/benchmarks.md, batched training).
+    """
 
     retries: int = 2  # retries of a failed batch task (each reruns only the rows not done)
     retry_delay_s: float = 10.0  # seconds between retries
-    scheduler_address: str | None = None  # a Dask scheduler (tcp://host:8786); None: a thread here
+    scheduler_address: str | None = None  # a Dask scheduler (tcp://host:8786); None: processes here
     gpus_per_batch: float = 1.0  # GPU resource each batch asks of a Dask worker (0: any worker)
+    workers: int | None = None  # local processes running batches; None: one per CPU core; 1: a thread here
+    threads_per_worker: int = 1  # torch threads in each local worker process (workers=1: this process's own)
+
+    def __post_init__(self) -> None:
+        if self.retries < 0 or self.retry_delay_s < 0 or (self.workers is not None and self.workers < 1) \
+                or self.threads_per_worker < 1:
+            raise InputError(f"retries and retry_delay_s must be >= 0, workers and threads_per_worker >= 1; got "
+                             f"{self.retries}, {self.retry_delay_s}, {self.workers}, {self.threads_per_worker}")
+
+    @property
+    def local_workers(self) -> int:
+        """How many local processes run batches (one per CPU core unless told)."""
+        return self.workers if self.workers is not None else max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -88,3 +121,15 @@ class RunConfig:
         if not 1 <= self.k <= self.n_identities - 1:
             raise InputError(f"k={self.k} components need 1 <= k <= n_identities - 1 = {self.n_identities - 1}: "
                              f"{self.n_identities} centred weight vectors span at most that many directions")
+
+
+ZOO_DIR = Path(w2w_core.__file__).parent / "assets" / "zoo"  # where the shipped zoo lives
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """The embedded zoo shipped in w2w_core/assets/zoo: float16 rows of train identities 0..n-1,
+    trained with the recipe measured to keep identity fidelity at the lowest cost (docs/benchmarks.md)."""
+
+    n_identities: int = 3000  # train identities of the world (the held-out ones are never in the zoo)
+    dataset: DatasetConfig = field(default_factory=lambda: DatasetConfig(dtype="float16"))

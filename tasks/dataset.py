@@ -1,24 +1,30 @@
-"""The weight dataset's bookkeeping: prepare the store, plan batches, count what is done.
+"""The weight dataset's bookkeeping: its identities, the store, the batches, what is done.
 
-Row i of a store is train identity number `seed_offset + i` of the embedded
-world (`world.train_seeds`). Plain functions first (usable without Prefect),
-then the thin Prefect tasks that call them; training a batch is tasks/training.py.
+Row i of a store is identity i of its source: train identity number
+`seed_offset + i` of the embedded world, or row i of a manifest of your own
+images. Plain functions first (usable without Prefect), then the thin Prefect
+tasks that call them; training a batch is tasks/training.py.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from storage import format as fmt
 from storage.boundary import redact_url
+from storage.identity_files import image_reader, read_manifest
 from storage.weight_store import StoreSpec, WeightStore
 from tasks.config import DatasetConfig
 from w2w_core import world
 from w2w_core.base_model import shared_base_model
 from w2w_core.errors import InputError, StoreNotFoundError
+from w2w_core.identities.manifest import ManifestSource
+from w2w_core.identities.source import IdentitySource
+from w2w_core.identities.world import WorldSource
 from w2w_core.lora.adapter import layout_for
 from w2w_core.lora.layout import LoraLayout
 
@@ -27,31 +33,66 @@ def identity_seeds(rows: Iterable[int], seed_offset: int) -> list[int]:
     return [world.train_seeds(1, start=seed_offset + int(r))[0] for r in rows]
 
 
+def identity_source(config: DatasetConfig, storage_options: Mapping[str, Any] | None = None,
+                    log: Callable[[str], None] = print) -> IdentitySource:
+    """The dataset's identities: the embedded world, or the checked manifest at `config.manifest`."""
+    if config.manifest is None:
+        return WorldSource(config.seed_offset, config.images_per_identity)
+    manifest = read_manifest(config.manifest, storage_options)
+    return ManifestSource(manifest, image_reader(config.manifest, storage_options), log)
+
+
 def dataset_layout(config: DatasetConfig) -> LoraLayout:
     """The LoRA layout every row of the store follows, read off the (shared) base model's UNet."""
     base = shared_base_model(config.base_model).model
     return layout_for(base.pipe.unet, config.finetune.lora, base.model_id, base.model_hash)
 
 
-def prepare_store(store_url: str, n_identities: int, config: DatasetConfig,
-                  storage_options: Mapping[str, Any] | None = None) -> WeightStore:
-    """Open (or create) the store, grow it to `n_identities` rows and label rows with identities.
+def prepare_store(store_url: str, n_identities: int | None, config: DatasetConfig,
+                  storage_options: Mapping[str, Any] | None = None) -> tuple[WeightStore, int]:
+    """Open (or create) the store, grow it to `n_identities` rows (None: all the manifest lists) and
+    label rows with their identities; the store and the number of identities.
 
     Runs in one place (the flow) before any batch starts: growing and labelling
     touch every chunk, which is safe only while no batch writes.
     """
-    if n_identities < 1:
-        raise InputError(f"n_identities must be positive, got {n_identities}")
+    source = identity_source(config, storage_options)
+    n_identities = _identities_wanted(n_identities, source)
     spec = StoreSpec(store_url, config.batch_size, config.dtype, storage_options=storage_options)
     store = WeightStore.open_or_create(spec, dataset_layout(config).to_dict(), config.train_config(),
-                                       world.ATTRIBUTES, n_identities)
+                                       source.attribute_names, n_identities)
     rows = np.arange(n_identities)
-    unlabelled = rows[store.identities(rows)[0] < 0]
-    if len(unlabelled):
-        seeds = identity_seeds(unlabelled, config.seed_offset)
-        attributes = np.stack([world.attribute_vector(world.make_identity(s)) for s in seeds])
-        store.assign_identities(unlabelled, seeds, attributes)
-    return store
+    done = store.status(rows) == fmt.DONE
+    _check_done_rows_keep_their_identities(store, source, rows[done])
+    todo = rows[~done]  # labelled afresh: new rows, and labels a manifest may have corrected
+    if len(todo):
+        records = [source.record(int(r)) for r in todo]
+        store.assign_identities(todo, [r.identity_id for r in records], np.stack([r.labels for r in records]),
+                                [r.world_seed for r in records])
+    return store, n_identities
+
+
+def _check_done_rows_keep_their_identities(store: WeightStore, source: IdentitySource, rows: np.ndarray) -> None:
+    """A done row's model belongs to its identity: refuse a source that now puts another one there."""
+    stored = store.identities(rows)[0]
+    for row, identity in zip(rows, stored):
+        if source.identity_id(int(row)) != identity:
+            raise InputError(f"row {row} of {store!r} is done as identity {identity!r}, but the identities now "
+                             f"put {source.identity_id(int(row))!r} there: keep the manifest's rows in order "
+                             "(append new identities at its end), or build a new store")
+
+
+def _identities_wanted(n_identities: int | None, source: IdentitySource) -> int:
+    available = source.n_identities
+    if n_identities is None:
+        if available is None:
+            raise InputError("say how many identities of the embedded world to train (--n)")
+        return available
+    if n_identities < 1:
+        raise InputError(f"n_identities must be positive, got {n_identities}")
+    if available is not None and n_identities > available:
+        raise InputError(f"the manifest lists {available} identities; asked for {n_identities}")
+    return n_identities
 
 
 def batches_to_train(store: WeightStore, n_identities: int) -> list[list[int]]:
@@ -80,13 +121,13 @@ def store_size(store_url: str, storage_options: Mapping[str, Any] | None = None)
 # ---- Prefect tasks ------------------------------------------------------------------------------
 
 @task(name="prepare-store", cache_policy=NO_CACHE)
-def prepare_store_task(store_url: str, n_identities: int, config: DatasetConfig,
-                       storage_options: Mapping[str, Any] | None = None) -> list[list[int]]:
-    """Create or grow the store, label its rows, and list the batches that still have work."""
-    store = prepare_store(store_url, n_identities, config, storage_options)
+def prepare_store_task(store_url: str, n_identities: int | None, config: DatasetConfig,
+                       storage_options: Mapping[str, Any] | None = None) -> tuple[int, list[list[int]]]:
+    """Create or grow the store, label its rows; the number of identities and the batches with work."""
+    store, n_identities = prepare_store(store_url, n_identities, config, storage_options)
     todo = batches_to_train(store, n_identities)
     get_run_logger().info(f"{store!r}: {store.counts()}; {len(todo)} batch(es) to train")
-    return todo
+    return n_identities, todo
 
 
 @task(name="summarize-dataset", cache_policy=NO_CACHE)

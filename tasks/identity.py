@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from storage.files import write_atomic
+from storage.identity_files import IMAGE_SUFFIXES
 from tasks.config import DatasetConfig
 from w2w_core import world
 from w2w_core.base_model import BaseModel, load_base_model
-from w2w_core.errors import InputError, LayoutMismatchError
+from w2w_core.errors import InputError, LayoutMismatchError, W2WError
 from w2w_core.finetune.config import FinetuneConfig, FinetuneResult
-from w2w_core.finetune.trainer import finetune_identity
+from w2w_core.finetune.trainer import finetune_identities
 from w2w_core.generate import generate_images
 from w2w_core.images import image_grid, load_image_files
 from w2w_core.lora.files import export_lora_file
@@ -40,6 +41,37 @@ def identity_images(seed: int | None, files: list[Path] | None, size: int,
     raise InputError("no identity given: pass --seed N (embedded world) or --image FILE (one or more)")
 
 
+def folder_images(folder: Path, size: int) -> np.ndarray:
+    """Every image file directly inside `folder`, sorted by name: one identity."""
+    if not Path(folder).is_dir():
+        raise InputError(f"images folder {folder} does not exist")
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise InputError(f"images folder {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return load_image_files(files, size)
+
+
+def identities_to_train(seeds: list[int], files: list[Path], folders: list[Path], size: int) -> dict[str, np.ndarray]:
+    """name -> images of every identity asked for: world seeds, one identity of image files, image folders."""
+    named = {f"seed-{s}": identity_images(s, None, size) for s in seeds}
+    if files:
+        named["images"] = identity_images(None, files, size)
+    for folder in folders:
+        named[Path(folder).name or str(folder)] = folder_images(folder, size)
+    if not named:
+        raise InputError("no identity given: pass --seed N (embedded world), --image FILE (one identity) "
+                         "or --images FOLDER (one identity per folder); each may repeat")
+    if len(named) < len(seeds) + bool(files) + len(folders):
+        raise InputError("two identities would share one output folder: give each seed and folder once")
+    return named
+
+
+def check_output_folder(out: Path) -> None:
+    """Refuse before any training if the outputs cannot be written where asked."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; give a folder for the LoRA files")
+
+
 def save_finetune(result: FinetuneResult, out: Path) -> dict:
     """lora.safetensors (diffusers format), theta.npy and layout.json in `out`."""
     export_lora_file(result.vector, result.layout, out / "lora.safetensors")
@@ -51,13 +83,21 @@ def save_finetune(result: FinetuneResult, out: Path) -> dict:
             "steps": result.steps, "seconds": round(result.seconds, 2)}
 
 
-def finetune_one(seed: int | None, files: list[Path] | None, out: Path, model: Path | None,
-                 config: FinetuneConfig) -> dict:
-    """Fine-tune one identity and save its outputs to `out`."""
+def finetune_many(seeds: list[int], files: list[Path], folders: list[Path], out: Path, model: Path | None,
+                  config: FinetuneConfig) -> dict:
+    """Fine-tune every identity asked for as one batch; one identity's outputs go to `out` itself,
+    several to `out/<name>/` (seed-N, or the folder's name). Failed identities are listed with why."""
+    check_output_folder(out)
     base = load_base_model(model)
-    images = identity_images(seed, files, base.image_size)
-    result = finetune_identity(base, images, config)
-    return save_finetune(result, out)
+    named = identities_to_train(seeds, files, folders, base.image_size)
+    outcomes = finetune_identities(base, list(named.values()), config)
+    summary: dict = {"identities": len(named), "failed": {}}
+    for (name, _), outcome in zip(named.items(), outcomes):
+        if isinstance(outcome, W2WError):
+            summary["failed"][name] = f"{type(outcome).__name__}: {outcome}"
+        else:
+            summary[name] = save_finetune(outcome, out if len(named) == 1 else out / name)
+    return summary
 
 
 def generate_grid(lora: Path | None, prompt: str, out: Path, n: int, seed: int, model: Path | None) -> Path:

@@ -37,7 +37,7 @@ def dataset_rows(base: BaseModel, store: WeightStore, space: Space, config: Repo
     """Training renders, images from the stored LoRA and from its projection onto the space."""
     rows = store.done_rows()[: config.n_dataset_rows]
     layout = LoraLayout.from_dict(store.layout)
-    seeds, _ = store.identities(rows)
+    seeds = store.identity_seeds(rows)
     vectors = store.read_rows(rows).astype(np.float32)
     projected = np.asarray(reconstruct(space, project(space, vectors)), np.float32)
     n = config.images_per_model

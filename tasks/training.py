@@ -1,21 +1,25 @@
 """Train one batch of identities into the weight store: the work of one batch task.
 
 Each row is one identity, fine-tuned into a rank-1 LoRA (paper Sec. 3.1) and
-stored as one flattened row. A batch is the unit that owns a row chunk, so it
-is the only writer of its rows and may write them one at a time: each identity
-is stored the moment it is trained, and a crash loses at most the identity in
-progress. Training is idempotent: rows already done are skipped, so a rerun
-redoes only missing and failed identities. Plain functions first, then the
-Prefect task (one task run per batch, not per identity: Prefect's API slows
-down past a few thousand task runs per flow).
+stored as one flattened row. A batch is the unit that owns a row chunk: its
+identities are trained together (the `batched` trainer: K identities per
+step) and stored with one whole-chunk write per array, then status. A crash
+loses at most the batch in progress; nothing is half-written. Training is
+idempotent: rows already done are skipped, so a rerun redoes only missing and
+failed identities. Plain functions first, then the Prefect task (one task run
+per batch, not per identity: Prefect's API slows down past a few thousand task
+runs per flow).
 """
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
@@ -23,15 +27,12 @@ from prefect.runtime import task_run
 
 from storage.weight_store import WeightStore
 from tasks.config import DatasetConfig, FanOutConfig
-from tasks.dataset import dataset_layout
-from w2w_core import world
+from tasks.dataset import dataset_layout, identity_source
 from w2w_core.base_model import SharedBase, shared_base_model
-from w2w_core.errors import InputError, LayoutMismatchError, TrainingDivergedError, W2WError
-from w2w_core.finetune.trainer import finetune_identity
-
-# Errors that belong to one identity (its images, its training run): the row is marked
-# failed and the batch goes on. Anything else (storage down, out of memory) fails the batch.
-IDENTITY_ERRORS = (TrainingDivergedError, InputError, LayoutMismatchError)
+from w2w_core.errors import InputError, W2WError
+from w2w_core.finetune.config import FinetuneResult
+from w2w_core.finetune.trainer import finetune_identities
+from w2w_core.identities.source import IdentitySource
 
 
 @dataclass(frozen=True)
@@ -48,53 +49,93 @@ def train_batch(store_url: str, rows: list[int], config: DatasetConfig,
                 storage_options: Mapping[str, Any] | None = None,
                 lr_overrides: Mapping[int, float] | None = None,
                 log: Callable[[str], None] = print) -> BatchReport:
-    """Fine-tune the rows of one batch that are not done, storing each as soon as it is trained.
+    """Fine-tune the rows of one batch that are not done, together, and store them in one chunk write.
 
     `rows` must lie in one row chunk (one batch of `WeightStore.batches()`): this
     call is then their only writer. `lr_overrides` (row -> learning rate) retrains
-    chosen rows with another step size; their config hash records it.
+    chosen rows with another step size (rows sharing a step size train together);
+    their config hash records it.
     """
     started = time.perf_counter()
     store = WeightStore.open(store_url, storage_options)
     todo = store.rows_to_train(rows)
     skipped = tuple(sorted(set(rows) - set(todo)))
-    trained, failed = [], {}
+    trained: dict[int, FinetuneResult] = {}
+    failed: dict[int, str] = {}
+    configs: dict[int, DatasetConfig] = {}
     if todo:
         base = shared_base_model(config.base_model)
         store.check_layout(dataset_layout(config).to_dict())
-        seeds, _ = store.identities(todo)
-        for row, seed in zip(todo, seeds):
-            reason = _train_row(store, base, row, int(seed), _row_config(config, row, lr_overrides))
-            if reason is None:
-                trained.append(row)
-            else:
-                failed[row] = reason
-                log(f"row {row} (identity seed {seed}) failed: {reason}")
-    return BatchReport(tuple(trained), skipped, failed, time.perf_counter() - started)
+        source = identity_source(config, storage_options, log)
+        _check_identities(store, source, todo)
+        for row_config, group in _by_config(config, todo, lr_overrides).items():
+            configs.update(dict.fromkeys(group, row_config))
+            for row, outcome in zip(group, _train_group(base, source, group, row_config)):
+                if isinstance(outcome, FinetuneResult):
+                    trained[row] = outcome
+                else:
+                    failed[row] = f"{type(outcome).__name__}: {outcome}"
+                    log(f"row {row} (identity {source.identity_id(row)}) failed: {failed[row]}")
+        done = sorted(trained)
+        store.write_chunk(done, np.stack([trained[r].vector for r in done]) if done else np.zeros((0, store.n_params)),
+                          [trained[r].final_loss for r in done], [configs[r].finetune.seed for r in done],
+                          [configs[r].config_hash for r in done], failed)
+    return BatchReport(tuple(sorted(trained)), skipped, failed, time.perf_counter() - started)
 
 
-def _row_config(config: DatasetConfig, row: int, lr_overrides: Mapping[int, float] | None) -> DatasetConfig:
+def _by_config(config: DatasetConfig, rows: list[int],
+               lr_overrides: Mapping[int, float] | None) -> dict[DatasetConfig, list[int]]:
+    """Rows grouped by the config they train with (`lr_overrides` gives some rows their own step size)."""
     overrides = {int(k): v for k, v in (lr_overrides or {}).items()}
-    return config.with_learning_rate(overrides[row]) if row in overrides else config
+    groups: dict[DatasetConfig, list[int]] = {}
+    for row in rows:
+        row_config = config.with_learning_rate(overrides[row]) if row in overrides else config
+        groups.setdefault(row_config, []).append(row)
+    return groups
 
 
-def _train_row(store: WeightStore, base: SharedBase, row: int, seed: int, config: DatasetConfig) -> str | None:
-    """Train and store one row; the failure reason if the identity failed (the row is then failed)."""
-    if seed < 0:
-        raise InputError(f"row {row} of {store!r} has no identity assigned: run the build flow, "
-                         "which labels rows before training them")
-    try:
-        images = world.render_identity(world.make_identity(seed), config.images_per_identity,
-                                       base.model.image_size)
-        with base.lock:
-            result = finetune_identity(base.model, images, config.finetune, progress=False)
-    except IDENTITY_ERRORS as err:
-        reason = f"{type(err).__name__}: {err}"
-        store.mark_failed([row], reason)
-        return reason
-    store.write_rows([row], result.vector[None], [result.final_loss], [config.finetune.seed],
-                     config.config_hash)
-    return None
+def _check_identities(store: WeightStore, source: IdentitySource, rows: list[int]) -> None:
+    """The rows must be labelled, and with the identities the source has there now."""
+    stored = store.identities(rows)[0]
+    for row, identity in zip(rows, stored):
+        if not identity:
+            raise InputError(f"row {row} of {store!r} has no identity assigned: run the build flow, which "
+                             "labels rows before training them")
+        if identity != source.identity_id(row):
+            raise InputError(f"row {row} of {store!r} is identity {identity!r}, but the identities now put "
+                             f"{source.identity_id(row)!r} there: rerun the build flow to relabel the store")
+
+
+def _train_group(base: SharedBase, source: IdentitySource, rows: list[int],
+                 config: DatasetConfig) -> list[FinetuneResult | W2WError]:
+    """Load each identity's images and train them together; an identity's own failure is its outcome."""
+    images: dict[int, np.ndarray | W2WError] = {}
+    for row in rows:
+        try:
+            images[row] = source.images(row, base.model.image_size)
+        except InputError as error:  # missing, empty or unreadable images: that identity fails
+            images[row] = error
+    usable = [r for r in rows if not isinstance(images[r], W2WError)]
+    with base.lock:
+        outcomes = dict(zip(usable, finetune_identities(base.model, [images[r] for r in usable], config.finetune,
+                                                        progress=False))) if usable else {}
+    return [outcomes.get(r, images[r]) for r in rows]
+
+
+def init_worker(threads: int, poll_s: float = 0.5) -> None:
+    """Start a local worker process: `threads` torch threads (one each is fastest on shared cores), and a
+    watchdog that ends the worker when the process that started it dies, even by kill -9."""
+    import torch
+
+    torch.set_num_threads(threads)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)  # the flow that owned this worker is gone: nobody will collect its batch
+
+    threading.Thread(target=watch, name="w2w-parent-watchdog", daemon=True).start()
 
 
 # ---- Prefect task ---------------------------------------------------------------------------------

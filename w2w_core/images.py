@@ -5,9 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from w2w_core.errors import InputError
+from w2w_core.image_files import decode_images
 
 
 def check_images(images: np.ndarray, what: str = "images") -> np.ndarray:
@@ -42,18 +43,15 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 
 def load_image_files(paths: list[str | Path], size: int) -> np.ndarray:
     """Read image files as RGB uint8 [N,size,size,3]; a missing or unreadable file is named in the error."""
-    if not paths:
-        raise InputError("no images given: an identity needs at least one image")
-    images = []
+    files = []
     for path in paths:
         try:
-            with Image.open(path) as image:
-                images.append(np.asarray(image.convert("RGB").resize((size, size), Image.BICUBIC)))
+            files.append((str(path), Path(path).read_bytes()))
         except FileNotFoundError as error:
             raise InputError(f"image {path} does not exist") from error
-        except (UnidentifiedImageError, OSError) as error:
-            raise InputError(f"image {path} is not a readable image file: {error}") from error
-    return np.stack(images)
+        except OSError as error:
+            raise InputError(f"image {path} could not be read: {error}") from error
+    return decode_images(files, size, "the identity's images")
 
 
 def image_grid(images: np.ndarray, columns: int, scale: int = 4) -> Image.Image:

@@ -20,12 +20,29 @@ def test_finetune_then_generate_from_the_lora_file(tmp_path):
     summary = json.loads(result.output[result.output.index("{"):])
     layout = LoraLayout.from_json((tmp_path / "id7/layout.json").read_text())
     theta = np.load(tmp_path / "id7/theta.npy")
-    assert summary["n_params"] == layout.n_params == theta.size and summary["steps"] == 2
+    assert summary["seed-7"]["n_params"] == layout.n_params == theta.size and summary["seed-7"]["steps"] == 2
     assert np.array_equal(import_lora_file(tmp_path / "id7/lora.safetensors", layout), theta)
     grid = tmp_path / "grid.png"
     result = runner.invoke(app, ["generate", str(tmp_path / "id7/lora.safetensors"), "--n", "2", "--out", str(grid)])
     assert result.exit_code == 0, result.output
     assert Image.open(grid).size == ((2 * 33 + 1) * 4, 33 * 4 + 4)
+
+
+def test_several_identities_train_as_one_batch_into_their_own_folders(tmp_path):
+    from w2w_core import world
+
+    folder = tmp_path / "dog-1"
+    folder.mkdir()
+    for i, image in enumerate(world.render_identity(world.make_identity(11), 3, 32)):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    out = tmp_path / "many"
+    result = runner.invoke(app, ["finetune", "--seed", "7", "--seed", "8", "--images", str(folder), "--steps", "2",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["identities"] == 3 and summary["failed"] == {}
+    thetas = [np.load(out / name / "theta.npy") for name in ("seed-7", "seed-8", "dog-1")]
+    assert len({t.tobytes() for t in thetas}) == 3
 
 
 def test_finetune_from_image_files(tmp_path):
@@ -41,6 +58,13 @@ def test_finetune_from_image_files(tmp_path):
 
 
 def test_bad_input_gives_a_message_not_a_traceback(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    on_a_file = runner.invoke(app, ["finetune", "--seed", "1", "--out", str(tmp_path / "a-file")])
+    assert on_a_file.exit_code == 2 and "is a file" in on_a_file.output  # refused before any training
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    no_images = runner.invoke(app, ["finetune", "--images", str(empty), "--out", str(tmp_path / "x")])
+    assert no_images.exit_code == 2 and "holds no image files" in no_images.output
     nothing = runner.invoke(app, ["finetune", "--out", str(tmp_path / "x")])
     assert nothing.exit_code == 2 and "no identity given" in nothing.output
     missing = runner.invoke(app, ["finetune", "--image", str(tmp_path / "nope.png"), "--out", str(tmp_path / "x")])

@@ -33,7 +33,7 @@ import sys, torch
 torch.set_num_threads(1)
 from pathlib import Path
 from tests.flows.dataset_support import build, dataset_config
-build(sys.argv[1], 4, 4, dataset_config(Path(sys.argv[2]), steps=int(sys.argv[3])), retries=0)
+build(sys.argv[1], 12, 4, dataset_config(Path(sys.argv[2]), steps=int(sys.argv[3])), retries=0, workers=2)
 """
 
 
@@ -60,27 +60,31 @@ def test_kill_9_mid_batch_then_rerun_trains_exactly_the_rest(tmp_path, tiny_mode
         proc = subprocess.Popen([sys.executable, "-c", BUILD_IN_SUBPROCESS, url, str(tiny_model_dir),
                                  str(SLOW_STEPS)], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_for_done(url, 2, proc)
-            proc.send_signal(signal.SIGKILL)  # one batch of 4 rows: 2 stored, the 3rd in training
+            _wait_for_done(url, 4, proc)
+            proc.send_signal(signal.SIGKILL)  # three batches of 4 rows on two workers: at least one not done
         finally:
             proc.kill()
             proc.wait()
 
+    time.sleep(2)  # the killed flow's worker processes end with it: nothing more is written
     killed = store_rows(url)
     done = set(np.flatnonzero(killed["status"] == fmt.DONE).tolist())
-    assert 2 <= len(done) < 4, "the kill came too late to test anything: raise SLOW_STEPS"
-    assert set(np.flatnonzero(killed["status"] == fmt.PENDING).tolist()) == set(range(4)) - done
+    whole = [batch for batch in (set(range(b, b + 4)) for b in (0, 4, 8)) if batch <= done]
+    assert done == set().union(*whole), f"done rows {sorted(done)} are not whole batches"
+    assert 1 <= len(whole) < 3, "the kill came too late to test anything: raise SLOW_STEPS"
+    assert set(np.flatnonzero(killed["status"] == fmt.PENDING).tolist()) == set(range(12)) - done
     assert len(killed["verify_bad"]) == 0  # nothing half-written counts as done
+    np.testing.assert_array_equal(store_rows(url)["status"], killed["status"])
 
     config = dataset_config(tiny_model_dir, steps=SLOW_STEPS)
-    rerun = build(url, 4, 4, config, retries=0)
-    assert rerun["trained_rows"] == sorted(set(range(4)) - done)  # done rows were not retrained
+    rerun = build(url, 12, 4, config, retries=0, workers=2)
+    assert rerun["trained_rows"] == sorted(set(range(12)) - done)  # done rows were not retrained
     after = store_rows(url)
     assert (after["status"] == fmt.DONE).all() and len(after["verify_bad"]) == 0
     for row in done:
         np.testing.assert_array_equal(after["vectors"][row], killed["vectors"][row])
         assert after["final_loss"][row] == killed["final_loss"][row]
-    np.testing.assert_array_equal(after["vectors"][3], direct_vector(config, 3))
+    np.testing.assert_array_equal(after["vectors"][11], direct_vector(config, 11, [8, 9, 10, 11], threads=1))
 
 
 def _batch_waiting_to_retry(timeout: float = 120) -> None:
@@ -100,13 +104,13 @@ def test_s3_server_down_mid_run_is_bridged_by_task_retries(s3_server_factory, ti
     server = s3_server_factory()
     options = storage_options_for(S3Config(server.endpoint_url, server.key, server.config.secret,
                                            max_attempts=1))  # errors reach the task at once
-    url, config = f"s3://{TEST_BUCKET}/restart", dataset_config(tiny_model_dir)
-    done_at_stop: list[int] = []
+    url, config = f"s3://{TEST_BUCKET}/restart", dataset_config(tiny_model_dir, steps=SLOW_STEPS)
+    before_stop: dict[str, np.ndarray] = {}
 
-    def outage() -> None:  # down from the first stored row until a batch task has failed on it
+    def outage() -> None:  # down from the first stored batch until a batch task has failed on it
         try:
-            _wait_for_done(url, 1, storage_options=options)
-            done_at_stop.extend(WeightStore.open(url, options, read_only=True).done_rows().tolist())
+            _wait_for_done(url, 3, storage_options=options)
+            before_stop.update(store_rows(url, options))
             server.stop()
             _batch_waiting_to_retry()
         finally:
@@ -115,16 +119,17 @@ def test_s3_server_down_mid_run_is_bridged_by_task_retries(s3_server_factory, ti
     watcher = threading.Thread(target=outage)
     watcher.start()
     try:
-        summary = build(url, 6, 3, config, options, retries=3, retry_delay_s=2)
+        summary = build(url, 9, 3, config, options, retries=3, retry_delay_s=2)
     finally:
         watcher.join()
-    assert done_at_stop and server.running
-    assert summary["done"] == 6  # Completed within one run: the retry bridged the outage
-    assert summary["trained_rows"] == sorted(set(range(6)) - set(done_at_stop))  # nothing trained twice
+    done_at_stop = np.flatnonzero(before_stop["status"] == fmt.DONE)
+    assert done_at_stop.tolist() == [0, 1, 2] and server.running
+    assert summary["done"] == 9  # Completed within one run: the retry bridged the outage
+    assert summary["trained_rows"] == list(range(9))  # each row stored by exactly one finished attempt
     after = store_rows(url, options)
     assert (after["status"] == fmt.DONE).all() and len(after["verify_bad"]) == 0
-    for row in (done_at_stop[0], 5):
-        np.testing.assert_array_equal(after["vectors"][row], direct_vector(config, row))
+    np.testing.assert_array_equal(after["vectors"][done_at_stop], before_stop["vectors"][done_at_stop])
+    np.testing.assert_array_equal(after["vectors"][5], direct_vector(config, 5, together=[3, 4, 5]))
 
 
 def test_status_verify_reports_corrupt_and_swapped_chunks_and_a_rebuild_redoes_them(

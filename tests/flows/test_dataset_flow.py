@@ -29,11 +29,11 @@ def test_flow_trains_rows_like_the_trainer_and_reruns_train_nothing(tmp_path, ti
 
     rows = store_rows(url)
     seeds = world.train_seeds(6)
-    assert rows["seeds"].tolist() == seeds
+    assert rows["seeds"].tolist() == seeds and rows["ids"].tolist() == [f"world-{s}" for s in seeds]
     assert rows["attributes"].tolist() == [world.attribute_vector(world.make_identity(s)).tolist() for s in seeds]
     assert set(rows["config_hash"]) == {config.config_hash} and np.isfinite(rows["final_loss"]).all()
-    for row in (0, 4):  # determinism: the flow stores what the trainer gives for that identity
-        np.testing.assert_array_equal(rows["vectors"][row], direct_vector(config, row))
+    for row, batch in ((0, [0, 1, 2]), (4, [3, 4, 5])):  # the flow stores what the trainer gives
+        np.testing.assert_array_equal(rows["vectors"][row], direct_vector(config, row, batch))
     assert len({r.tobytes() for r in rows["vectors"]}) == 6  # six identities, six models
 
     again = build(url, 6, 3, config, retries=0)
@@ -54,8 +54,8 @@ def test_diverging_identity_fails_the_run_and_a_rerun_retrains_only_it(tmp_path,
     assert state.is_failed() and "1 failed" in state.message
     store = WeightStore.open(url, read_only=True)
     assert store.status().tolist() == [fmt.DONE, fmt.FAILED, fmt.DONE, fmt.DONE]
-    [(row, seed, reason)] = store.failures()
-    assert (row, seed) == (1, world.train_seeds(2)[1])
+    [(row, identity, reason)] = store.failures()
+    assert (row, identity) == (1, f"world-{world.train_seeds(2)[1]}")
     assert reason.startswith("TrainingDivergedError: fine-tune loss became nan")
     before = store_rows(url)
 
@@ -96,7 +96,7 @@ def test_flow_on_the_s3_server_with_env_credentials(s3_url, s3_env, tiny_model_d
     summary = build(s3_url, 4, 2, config, retries=0)  # no storage_options: AWS_* env
     assert summary["trained_rows"] == [0, 1, 2, 3] and summary["done"] == 4
     rows = store_rows(s3_url)
-    np.testing.assert_array_equal(rows["vectors"][3], direct_vector(config, 3))
+    np.testing.assert_array_equal(rows["vectors"][3], direct_vector(config, 3, together=[2, 3]))
     assert len(rows["verify_bad"]) == 0
     assert build(s3_url, 4, 2, config, retries=0)["trained_rows"] == []
 

@@ -18,7 +18,7 @@ def write_store(url: str, x: np.ndarray, done: np.ndarray, rows_per_chunk: int =
                      storage_options=storage_options)
     store = WeightStore.create(spec, {"n_params": d}, {}, [], n)
     status = np.full(n, DONE, np.uint8)
-    store.assign_identities(range(n), np.arange(n) + 1000, np.zeros((n, 0), bool))
+    store.assign_identities(range(n), [f"id{i}" for i in range(n)], np.zeros((n, 0), bool))
     for batch in store.batches():
         rows = np.array(batch)
         good = rows[done[rows]]

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import zarr
 
+from storage import format as fmt
 from storage.weight_store import StoreSpec, WeightStore, batches
 from w2w_core.errors import InputError, LayoutMismatchError, StorageError
 
@@ -53,7 +54,7 @@ def test_batches_are_chunk_aligned_and_cover_all_rows():
 
 def test_create_open_round_trip(tmp_path):
     store = make_store(tmp_path / "s.zarr")
-    store.assign_identities(range(4), [10, 11, 12, 13], np.eye(4, 3, dtype=bool))
+    store.assign_identities(range(4), ["a", "b", "c", "d"], np.eye(4, 3, dtype=bool), seeds=[10, 11, 12, 13])
     data = write_batch(store, range(4))
 
     again = WeightStore.open(str(tmp_path / "s.zarr"), expect_layout=tiny_layout())
@@ -62,8 +63,8 @@ def test_create_open_round_trip(tmp_path):
     assert again.attribute_names == ATTRS and again.train_config == {"steps": 50, "lr": 1e-3}
     np.testing.assert_array_equal(again.read_rows(range(4)), data)
     np.testing.assert_array_equal(again.read_row(2), data[2])
-    seeds, attrs = again.identities([0, 3, 5])
-    assert seeds.tolist() == [10, 13, -1]
+    ids, attrs = again.identities([0, 3, 5])
+    assert ids.tolist() == ["a", "d", ""] and again.identity_seeds([0, 3, 5]).tolist() == [10, 13, -1]
     assert attrs.tolist() == [[True, False, False], [False, False, False], [False, False, False]]
     assert again.counts() == {"pending": 6, "done": 4, "failed": 0, "total": 10}
     assert again.rows_to_train(range(10)) == list(range(4, 10))
@@ -153,10 +154,10 @@ def test_non_finite_or_misshapen_vectors_are_refused_and_nothing_is_done(tmp_pat
 
 def test_mark_failed_failures_and_retry(tmp_path):
     store = make_store(tmp_path / "s.zarr")
-    store.assign_identities(range(4, 8), [40, 41, 42, 43], np.zeros((4, 3), bool))
+    store.assign_identities(range(4, 8), ["id40", "id41", "id42", "id43"], np.zeros((4, 3), bool))
     write_batch(store, range(4))
     assert store.mark_failed([3, 4, 5], "CUDA out of memory") == [4, 5]  # done row 3 stays done
-    assert store.failures() == [(4, 40, "CUDA out of memory"), (5, 41, "CUDA out of memory")]
+    assert store.failures() == [(4, "id40", "CUDA out of memory"), (5, "id41", "CUDA out of memory")]
     assert store.counts() == {"pending": 4, "done": 4, "failed": 2, "total": 10}
     assert store.rows_to_train(range(4, 8)) == [4, 5, 6, 7]
     write_batch(store, range(4, 8), seed=1)
@@ -308,3 +309,63 @@ def test_bad_spec_is_refused_before_anything_is_written(tmp_path):
         make_store(tmp_path / "s.zarr", dtype="float64")
     assert not (tmp_path / "s.zarr").exists()
     make_store(tmp_path / "s.zarr")  # the URL is still free
+
+
+def test_write_chunk_stores_a_batch_with_one_write_per_array_and_keeps_done_rows(tmp_path, monkeypatch):
+    store = make_store(tmp_path / "s.zarr", n_rows=10, rows_per_chunk=4)
+    first = vectors(4, seed=1)
+    store.write_rows([5], first[1:2], [0.1], [0], "old")  # row 5 of chunk 1 is done already
+    writes: list[tuple[str, int]] = []
+    original = WeightStore._put
+    monkeypatch.setattr(WeightStore, "_put", lambda self, name, start, values: (
+        writes.append((name, len(values))), original(self, name, start, values))[1])
+    store.write_chunk([4, 7], first[[0, 3]], [0.4, 0.7], [1, 1], ["h4", "h7"], failed={6: "diverged"})
+    assert sorted(writes) == sorted([(n, 4) for n in ("weights", *fmt.ROW_ARRAYS)])  # whole chunk, once each
+    assert writes[-1][0] == "status"  # last
+    np.testing.assert_array_equal(store.read_rows([4, 5, 7]), first[[0, 1, 3]])
+    assert store.status(range(4, 8)).tolist() == [fmt.DONE, fmt.DONE, fmt.FAILED, fmt.DONE]
+    assert store.failures() == [(6, "", "diverged")] and store.verify().ok
+    with pytest.raises(InputError, match="one row chunk"):
+        store.write_chunk([3, 4], first[:2], [0, 0], [0, 0], ["h", "h"])
+
+
+def test_write_chunk_cut_short_before_status_leaves_rows_not_done(tmp_path, monkeypatch):
+    store = make_store(tmp_path / "s.zarr", n_rows=8, rows_per_chunk=4)
+    original = WeightStore._put
+
+    def crash_at_status(self, name, start, values):
+        if name == "status":
+            raise KeyboardInterrupt("killed")
+        original(self, name, start, values)
+
+    monkeypatch.setattr(WeightStore, "_put", crash_at_status)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_chunk([0, 1, 2, 3], vectors(4), [0] * 4, [0] * 4, ["h"] * 4)
+    assert store.counts()["done"] == 0 and store.verify().ok
+
+
+def test_write_chunk_over_an_unreadable_chunk(tmp_path):
+    store = make_store(tmp_path / "s.zarr", n_rows=8, rows_per_chunk=4)
+    store.write_chunk([0, 1, 2, 3], vectors(4), [0] * 4, [0] * 4, ["h"] * 4)
+    (tmp_path / "s.zarr" / "weights" / "c" / "0" / "0").write_bytes(b"garbage")
+    with pytest.raises(StorageError, match="--verify --mark-failed"):
+        store.write_chunk([0], vectors(1, seed=3), [0], [0], ["h"])  # rows 1-3 say done: refused
+    store.verify(mark_failed=True)
+    again = vectors(4, seed=4)
+    store.write_chunk([0, 1, 2, 3], again, [0] * 4, [0] * 4, ["h"] * 4)
+    np.testing.assert_array_equal(store.read_rows(range(4)), again)
+    assert store.verify().ok
+
+
+def test_reading_and_labelling_no_rows_is_a_no_op(tmp_path):
+    store = make_store(tmp_path / "s.zarr", n_rows=4)
+    assert store.identities([])[0].shape == (0,) and store.read_rows([]).shape == (0, 24)
+    store.assign_identities([], [], np.zeros((0, 3), bool))
+    assert store.counts([]) == {"pending": 0, "done": 0, "failed": 0, "total": 0}
+
+
+def test_a_batch_of_only_failures_marks_them_and_writes_no_rows(tmp_path):
+    store = make_store(tmp_path / "s.zarr", n_rows=8, rows_per_chunk=4)
+    store.write_chunk([], np.zeros((0, 24), np.float32), [], [], [], failed={1: "diverged", 2: "no images"})
+    assert store.status(range(4)).tolist() == [fmt.PENDING, fmt.FAILED, fmt.FAILED, fmt.PENDING]
+    assert [reason for _, _, reason in store.failures()] == ["diverged", "no images"]

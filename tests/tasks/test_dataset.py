@@ -14,9 +14,11 @@ from w2w_core import world
 def test_prepare_labels_rows_with_world_identities_and_plans_chunk_batches(tmp_path, tiny_model_dir):
     url, config = str(tmp_path / "w.zarr"), dataset_config(tiny_model_dir, batch_size=3, seed_offset=5)
     assert store_size(url) == 0  # no store yet
-    store = prepare_store(url, 7, config)
-    seeds, attributes = store.identities(range(7))
-    assert seeds.tolist() == world.train_seeds(7, start=5)
+    store, n = prepare_store(url, 7, config)
+    assert n == 7
+    ids, attributes = store.identities(range(7))
+    seeds = store.identity_seeds(range(7))
+    assert seeds.tolist() == world.train_seeds(7, start=5) and ids[0] == f"world-{seeds[0]}"
     assert attributes[2].tolist() == world.attribute_vector(world.make_identity(int(seeds[2]))).tolist()
     assert store.layout == dataset_layout(config).to_dict() and store.rows_per_chunk == 3
     assert batches_to_train(store, 7) == [[0, 1, 2], [3, 4, 5], [6]]
@@ -32,7 +34,7 @@ def test_a_batch_trains_only_rows_not_done_and_fails_only_the_diverging_one(tmp_
     assert "TrainingDivergedError" in first.failed[2]
     store = WeightStore.open(url, read_only=True)
     assert store.status().tolist() == [fmt.DONE, fmt.DONE, fmt.FAILED, fmt.DONE]
-    np.testing.assert_array_equal(store.read_row(3), direct_vector(config, 3))
+    np.testing.assert_array_equal(store.read_row(3), direct_vector(config, 3, together=[0, 1, 3]))
 
     again = train_batch(url, [0, 1, 2, 3], config, log=lambda _: None)
     assert again.trained == (2,) and again.skipped == (0, 1, 3)

@@ -1,0 +1,22 @@
+"""The `build-zoo` flow: the embedded model zoo, a weight store of world identities shipped with w2w.
+
+The zoo is built by the same dataset flow a team runs, with the fixed recipe
+of `ZooConfig`, into `w2w_core/assets/zoo` by default; each run continues where
+the last stopped (the store is resumable) and appends to `zoo.json` what it did:
+the command, the config, how many identities it trained and how fast.
+"""
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.dataset import build_weights_dataset
+from tasks.config import FanOutConfig, ZooConfig
+from tasks.zoo import record_zoo_run_task
+
+
+@flow(name="build-zoo")
+def build_zoo(out: str, config: ZooConfig = ZooConfig(), fan_out: FanOutConfig = FanOutConfig(),
+              command: str = "") -> dict:
+    """Grow the zoo at `out` to `config.n_identities` identities, then record the run."""
+    summary = build_weights_dataset(out, config.n_identities, config.dataset, fan_out)
+    return record_zoo_run_task(out, config, fan_out, summary, command)

@@ -1,0 +1,19 @@
+"""The prepared GPU script runs end to end (on tiny sizes, on the CPU): its next GPU run will not
+fail on a renamed function."""
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_gpu_script_smoke_run_prints_its_tables():
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu" / "bench.py"), "--smoke"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
+                                                                            "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("| sequential peft + prior | 1 |") for line in lines)
+    assert any(line.startswith("| batched | 4 |") for line in lines)
+    pca = next(line for line in lines if line.startswith("PCA"))
+    assert float(pca.split("'cos2': ")[1].split(",")[0]) > 0.999

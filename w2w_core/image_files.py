@@ -1,0 +1,48 @@
+"""Image files' bytes -> checked RGB uint8 arrays at the model's size (PIL and NumPy only).
+
+An image is refused from its header if it declares too many pixels (an image
+bomb never gets decoded), and decoded in full at once so a truncated file
+fails here, under its own name.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from w2w_core.errors import InputError
+
+MAX_PIXELS = 40_000_000  # larger images are refused from their header, before any pixel is decoded
+
+
+def decode_image(name: str, data: bytes, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """One image file's bytes -> RGB uint8 [size, size, 3] (bicubic), and its original (width, height)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_PIXELS or min(image.size) < 1:
+                raise InputError(f"image {name} is too large: it declares {image.width} x {image.height} pixels "
+                                 f"(at most {MAX_PIXELS:,}); refused before decoding")
+            original = image.size
+            image.load()  # decode now: a truncated file fails here, named
+            return np.asarray(image.convert("RGB").resize((size, size), Image.BICUBIC)), original
+    except InputError:
+        raise
+    except Image.DecompressionBombError as error:  # PIL's own limit, met while reading the header
+        raise InputError(f"image {name} is too large: {error}; refused before decoding") from error
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise InputError(f"image {name} is not a readable image file (or is truncated): {error}") from error
+
+
+def decode_images(files: Sequence[tuple[str, bytes]], size: int, what: str = "images",
+                  warn: Callable[[str], None] = print) -> np.ndarray:
+    """Image files (name, bytes) -> RGB uint8 [N, size, size, 3]; mixed sizes are resized, with a warning."""
+    if not files:
+        raise InputError(f"{what}: no images given; an identity needs at least one image")
+    decoded = [decode_image(name, data, size) for name, data in files]
+    sizes = sorted({original for _, original in decoded})
+    if len(sizes) > 1:
+        shown = ", ".join(f"{w}x{h}" for w, h in sizes[:4]) + (" ..." if len(sizes) > 4 else "")
+        warn(f"{what}: images of {len(sizes)} sizes ({shown}); each is resized to {size}x{size}")
+    return np.stack([image for image, _ in decoded])
