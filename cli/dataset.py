@@ -59,6 +59,8 @@ def build(
     identities: str = typer.Option(DatasetConfig.manifest, "--identities", help="Manifest of your own identities "
                                    "(CSV, JSON Lines or Parquet, local or s3://): columns id, images (a folder or "
                                    "glob), and 0/1 (or -1/1) attribute columns. Default: the embedded world."),
+    world_split: str = typer.Option(DatasetConfig.world_split, help="Without --identities: the world's train "
+                                    "identities, or heldout ones (an evaluation store the space is not fit on)."),
     instance_prompt: str = typer.Option(FinetuneConfig.instance_prompt, help="Prompt that names the identity (the rare token sks)."),
     class_prompt: str = typer.Option(FinetuneConfig.class_prompt, help="Prompt of the identity's class (prior preservation)."),
     batch_size: int = typer.Option(DatasetConfig.batch_size, help="Identities per batch task = rows per chunk (fixed once the store exists)."),
@@ -81,7 +83,7 @@ def build(
         finetune = FinetuneConfig(steps=steps, learning_rate=learning_rate, instance_prompt=instance_prompt,
                                   class_prompt=class_prompt)
         config = DatasetConfig(finetune, images, str(model) if model else None, dtype, batch_size=batch_size,
-                               manifest=identities)
+                               manifest=identities, world_split=world_split)
         fan_out = FanOutConfig(retries, retry_delay, scheduler, workers=workers, threads_per_worker=threads_per_worker)
         if identities is not None:  # a bad manifest is refused here, before Prefect or a model starts
             from storage.identity_files import read_manifest

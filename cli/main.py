@@ -5,7 +5,7 @@ import os
 
 import typer
 
-from cli import base, dataset, identity, run, s3, space, zoo
+from cli import base, dataset, directions, edit, identity, invert, run, s3, space, zoo
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The temporary Prefect API a local run starts can take a while on a loaded laptop; no telemetry.
@@ -16,10 +16,14 @@ app = typer.Typer(help="weights2weights: identity LoRAs as data.", no_args_is_he
 app.command()(identity.finetune)
 app.command()(identity.generate)
 app.command()(run.run)
+app.command()(edit.edit)
+app.command()(edit.sample)
+app.command()(invert.invert)
 app.add_typer(base.app, name="base")
 app.add_typer(s3.app, name="s3", help="A local S3-compatible server and credential checks.")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(space.app, name="space")
+app.add_typer(directions.app, name="directions")
 app.add_typer(zoo.app, name="zoo")
 
 

@@ -7,6 +7,8 @@ the command, the config, how many identities it trained and how fast.
 """
 from __future__ import annotations
 
+import time
+
 from prefect import flow
 
 from flows.dataset import build_weights_dataset
@@ -18,5 +20,6 @@ from tasks.zoo import record_zoo_run_task
 def build_zoo(out: str, config: ZooConfig = ZooConfig(), fan_out: FanOutConfig = FanOutConfig(),
               command: str = "") -> dict:
     """Grow the zoo at `out` to `config.n_identities` identities, then record the run."""
+    started = time.time()
     summary = build_weights_dataset(out, config.n_identities, config.dataset, fan_out)
-    return record_zoo_run_task(out, config, fan_out, summary, command)
+    return record_zoo_run_task(out, config, fan_out, {**summary, "wall_seconds": time.time() - started}, command)

@@ -33,11 +33,13 @@ class DatasetConfig:
     batch_size: int = 8  # identities per batch task = rows per store chunk = K trained together
     manifest: str | None = None  # a manifest of your own identities (CSV, JSONL, Parquet; local or s3://);
     # None: the embedded world
+    world_split: str = "train"  # the embedded world's "train" identities, or "heldout" ones (evaluation stores)
 
     def __post_init__(self) -> None:
         if self.images_per_identity < 1 or self.batch_size < 1 or self.seed_offset < 0:
             raise InputError(f"images_per_identity and batch_size must be positive and seed_offset >= 0, got "
                              f"{self.images_per_identity}, {self.batch_size}, {self.seed_offset}")
+        self.identities_description()  # an unknown world split fails here
 
     def train_config(self) -> dict[str, Any]:
         """What the store records and checks on reopen: everything that decides a row's vector.
@@ -49,7 +51,7 @@ class DatasetConfig:
     def identities_description(self) -> dict[str, Any]:
         """Where the rows' identities come from (the source's own description)."""
         if self.manifest is None:
-            return WorldSource(self.seed_offset, self.images_per_identity).description()
+            return WorldSource(self.seed_offset, self.images_per_identity, self.world_split).description()
         return manifest_description(redact_url(self.manifest))
 
     @property
@@ -133,3 +135,43 @@ class ZooConfig:
 
     n_identities: int = 3000  # train identities of the world (the held-out ones are never in the zoo)
     dataset: DatasetConfig = field(default_factory=lambda: DatasetConfig(dtype="float16"))
+
+
+@dataclass(frozen=True)
+class PicturesConfig:
+    """How models are shown: images per model, their shared noise seed, sampler steps."""
+
+    images_per_model: int = 4  # generated images per model (every model gets the same noise)
+    seed: int = 0  # noise seed of every model's images, so rows differ only by their weights
+    steps: int = 25  # DDIM steps
+    prompt: str = FinetuneConfig.instance_prompt  # the identity's prompt
+
+
+@dataclass(frozen=True)
+class EditConfig:
+    """`w2w edit`: which file format, what pictures, and delayed injection."""
+
+    format: str = "diffusers"  # LoRA file format: "diffusers" or "kohya" (A1111 / ComfyUI)
+    delay_t: int | None = None  # delayed injection: the original model while the timestep is above this
+    pictures: PicturesConfig = field(default_factory=PicturesConfig)
+
+    def __post_init__(self) -> None:
+        if self.format not in ("diffusers", "kohya"):
+            raise InputError(f"unknown LoRA format {self.format!r}: choose diffusers or kohya")
+        if self.delay_t is not None and not 0 <= self.delay_t <= 1000:
+            raise InputError(f"delay_t is a timestep in 0..1000, got {self.delay_t}")
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """`w2w sample`: new identity models drawn from the space (paper Sec. 3.2)."""
+
+    n: int = 8  # models to sample
+    m: int | None = None  # leading components drawn (None: all of the space's); the rest stay at their mean
+    spread: float = 1.0  # scales every component's std (1: the training models' spread)
+    seed: int = 0  # seed of the sampled coefficients
+    pictures: PicturesConfig = field(default_factory=PicturesConfig)
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.spread < 0 or (self.m is not None and self.m < 1):
+            raise InputError(f"need n >= 1, spread >= 0 and m >= 1; got n={self.n}, spread={self.spread}, m={self.m}")

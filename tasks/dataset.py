@@ -37,7 +37,7 @@ def identity_source(config: DatasetConfig, storage_options: Mapping[str, Any] | 
                     log: Callable[[str], None] = print) -> IdentitySource:
     """The dataset's identities: the embedded world, or the checked manifest at `config.manifest`."""
     if config.manifest is None:
-        return WorldSource(config.seed_offset, config.images_per_identity)
+        return WorldSource(config.seed_offset, config.images_per_identity, config.world_split)
     manifest = read_manifest(config.manifest, storage_options)
     return ManifestSource(manifest, image_reader(config.manifest, storage_options), log)
 

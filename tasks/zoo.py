@@ -32,11 +32,12 @@ def record_zoo_run(out: str, config: ZooConfig, fan_out: FanOutConfig, summary: 
     """Append this run to `out/zoo.json` (created on the first run); the whole record."""
     path = Path(out) / RECORD
     record = json.loads(path.read_text()) if path.is_file() else {"config": asdict(config), "runs": []}
-    trained, seconds = len(summary["trained_rows"]), summary["seconds_training"]
+    trained, seconds = len(summary["trained_rows"]), summary["wall_seconds"]
     record["runs"].append({
         "command": command, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": _commit(),
         "fan_out": asdict(fan_out), "machine": platform.platform(), "identities_trained": trained,
-        "done": summary["done"], "seconds_training": seconds,
+        "done": summary["done"], "wall_seconds": round(seconds, 1),
+        "seconds_training_summed_over_batches": summary["seconds_training"],
         "identities_per_hour": round(trained / seconds * 3600, 1) if seconds else None,
     })
     record["config"] = asdict(config)  # the latest target (n_identities grows run by run)

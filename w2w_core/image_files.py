@@ -15,15 +15,19 @@ from PIL import Image, UnidentifiedImageError
 from w2w_core.errors import InputError
 
 MAX_PIXELS = 40_000_000  # larger images are refused from their header, before any pixel is decoded
+MIN_SIDE = 8  # smaller images hold no face to learn from
 
 
 def decode_image(name: str, data: bytes, size: int) -> tuple[np.ndarray, tuple[int, int]]:
     """One image file's bytes -> RGB uint8 [size, size, 3] (bicubic), and its original (width, height)."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > MAX_PIXELS or min(image.size) < 1:
+            if image.width * image.height > MAX_PIXELS:
                 raise InputError(f"image {name} is too large: it declares {image.width} x {image.height} pixels "
                                  f"(at most {MAX_PIXELS:,}); refused before decoding")
+            if min(image.size) < MIN_SIDE:
+                raise InputError(f"image {name} is {image.width} x {image.height} pixels: too small to learn an "
+                                 f"identity from (at least {MIN_SIDE} on each side)")
             original = image.size
             image.load()  # decode now: a truncated file fails here, named
             return np.asarray(image.convert("RGB").resize((size, size), Image.BICUBIC)), original

@@ -96,17 +96,23 @@ def reconstruct(space: Space, coefficients: Any) -> Any:
     return vectors[0] if single else vectors
 
 
-def sample_coefficients(space: Space, n: int, rng: np.random.Generator, spread: float = 1.0) -> np.ndarray:
-    """n draws of β_i ~ N(m_i, (spread·σ_i)²), independent per component (Sec. 4.1).
-    `spread` scales every std (the reference's `factor`; 1.0 is the paper's setting)."""
-    if n < 0 or spread < 0:
-        raise InputError(f"need n >= 0 samples and spread >= 0, got n={n}, spread={spread}")
-    return rng.normal(space.coef_mean, spread * space.coef_std, size=(n, space.k))
+def sample_coefficients(space: Space, n: int, rng: np.random.Generator, spread: float = 1.0,
+                        m: int | None = None) -> np.ndarray:
+    """n draws of β_i ~ N(m_i, (spread·σ_i)²), independent per component (Sec. 4.1), for the first
+    m components (default all); the others stay at their mean. `spread` scales every std (the
+    reference's `factor`; 1.0 is the paper's setting)."""
+    m = space.k if m is None else m
+    if n < 0 or spread < 0 or not 1 <= m <= space.k:
+        raise InputError(f"need n >= 0 samples, spread >= 0 and 1 <= m <= {space.k}; got n={n}, "
+                         f"spread={spread}, m={m}")
+    draws = np.tile(space.coef_mean, (n, 1))
+    draws[:, :m] = rng.normal(space.coef_mean[:m], spread * space.coef_std[:m], size=(n, m))
+    return draws
 
 
-def sample(space: Space, n: int, rng: np.random.Generator, spread: float = 1.0) -> np.ndarray:
+def sample(space: Space, n: int, rng: np.random.Generator, spread: float = 1.0, m: int | None = None) -> np.ndarray:
     """n new identities' weight vectors [n, d] sampled from the space (Sec. 4.1)."""
-    return reconstruct(space, sample_coefficients(space, n, rng, spread).astype(np.float32))
+    return reconstruct(space, sample_coefficients(space, n, rng, spread, m).astype(np.float32))
 
 
 def truncate(space: Space, k: int) -> Space:

@@ -101,7 +101,7 @@ def sequential_peft(unet: torch.nn.Module, sizes: Sizes, device: str, prior: boo
 
 def batched(unet: torch.nn.Module, sizes: Sizes, device: str, k: int) -> tuple[float, float]:
     """(identity-steps/s, peak GPU GiB) of the batched trainer's LoRA layers with K identities."""
-    from w2w_core.finetune.batched import BatchedLora
+    from w2w_core.lora.batched import BatchedLora
     from w2w_core.lora.adapter import ADAPTER, attach_lora, lora_state_dict
     from w2w_core.lora.layout import LoraSpec
 

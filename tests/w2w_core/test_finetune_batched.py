@@ -15,6 +15,7 @@ from w2w_core.finetune.objective import diffusion_loss, encode_images, encode_pr
 from w2w_core.finetune.trainer import finetune_identities, finetune_identity
 from w2w_core.generate import applied_lora, generate_images
 from w2w_core.lora.adapter import ADAPTER, attach_lora, layout_for
+from w2w_core.lora.batched import BatchedLora
 from w2w_core.lora.files import export_lora_file
 from w2w_core.lora.vectors import flatten
 
@@ -67,7 +68,7 @@ def test_step_zero_gradients_equal_the_single_trainers(untrained_base):
     config = BATCHED
     untrained_base.pipe.unet.requires_grad_(False)
     layout, init = batched.shared_init(untrained_base, config)
-    lora = batched.BatchedLora(untrained_base.pipe.unet, layout, init, len(IMAGES))
+    lora = BatchedLora(untrained_base.pipe.unet, layout, init, len(IMAGES))
     try:
         identities = [batched._prepare(untrained_base, images, config) for images in IMAGES]
         draws = {k: batched.draw(untrained_base, i, None, config.images_per_step) for k, i in enumerate(identities)}
@@ -137,7 +138,7 @@ def test_the_gathered_gpu_formulation_gives_the_same_losses_and_gradients(untrai
     texts = (encode_prompt(untrained_base.pipe, config.instance_prompt, config.images_per_step), None)
     results = []
     for gathered in (False, True):
-        lora = batched.BatchedLora(untrained_base.pipe.unet, layout, init, len(IMAGES), gathered=gathered)
+        lora = BatchedLora(untrained_base.pipe.unet, layout, init, len(IMAGES), gathered=gathered)
         try:
             losses = batched.identity_losses(untrained_base, lora, draws, texts, 0.0)
             torch.stack(list(losses.values())).sum().backward()

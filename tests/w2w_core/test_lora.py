@@ -127,3 +127,31 @@ def test_layout_for_an_sd15_shaped_unet_equals_peft(tmp_path):
     computed = layout_for(unet, LoraSpec(), "sd15", "h")
     assert computed == attach_lora(unet, LoraSpec(), "sd15", "h")
     assert len(computed.keys) == 2 * 2 * 2 * 16  # 16 transformer blocks x attn1/attn2 x to_q/to_v x A/B
+
+
+def test_kohya_file_round_trips_and_diffusers_reads_it_to_the_same_weights(untrained_base, tmp_path):
+    from w2w_core.lora.files import export_kohya_file
+
+    base = untrained_base
+    layout = attach_lora(base.pipe.unet, LoraSpec(), base.model_id, base.model_hash)
+    base.pipe.unet.delete_adapters("w2w")
+    vector = np.random.default_rng(5).normal(scale=0.5, size=layout.n_params).astype(np.float32)
+    path = export_kohya_file(vector, layout, tmp_path / "k.safetensors")
+    assert np.array_equal(import_lora_file(path, layout), vector)
+    with applied_lora(base, vector, layout):
+        in_memory = generate_images(base, "a photo of sks person", 2, seed=5, steps=4)
+    base.pipe.load_lora_weights(str(path))  # diffusers converts kohya names and applies alpha / rank
+    try:
+        from_file = generate_images(base, "a photo of sks person", 2, seed=5, steps=4)
+    finally:
+        base.pipe.unload_lora_weights()
+    assert np.array_equal(in_memory, from_file)
+
+
+def test_a_lora_file_of_another_base_model_is_refused_by_name(untrained_base, tmp_path):
+    layout = attach_lora(untrained_base.pipe.unet, LoraSpec(), "other/model", "ffff")
+    untrained_base.pipe.unet.delete_adapters("w2w")
+    path = export_lora_file(np.zeros(layout.n_params, np.float32), layout, tmp_path / "o.safetensors")
+    mine = LoraLayout(layout.keys, layout.shapes, layout.spec, untrained_base.model_id, untrained_base.model_hash)
+    with pytest.raises(LayoutMismatchError, match="was trained on other/model"):
+        import_lora_file(path, mine)

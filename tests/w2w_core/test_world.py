@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 
+from w2w_core import world
 from w2w_core.errors import InputError
 from w2w_core.world import (
     ATTRIBUTES, CLASS_PROMPT, INSTANCE_PROMPT, PROMPT_WORDS, STYLES, attribute_vector, heldout_seeds,
@@ -165,3 +166,18 @@ def test_bad_seeds_and_attributes_raise():
         train_seeds(-1)
     with pytest.raises(InputError, match="at least one identity"):
         render_identities([])
+
+
+@pytest.mark.parametrize("name", world.ATTRIBUTES)
+def test_the_same_identity_with_one_attribute_truly_changed(name):
+    from w2w_core.world.edits import attribute_changes, with_attribute
+
+    changed_any = False
+    for seed in world.train_seeds(40):
+        identity = world.make_identity(seed)
+        edited = with_attribute(identity, name, not identity.attributes[name])
+        assert edited.attributes[name] != identity.attributes[name] and edited.seed == identity.seed
+        changes = attribute_changes(identity, edited)
+        assert name in changes and len(changes) <= 3  # the attribute, and at most what it implies (e.g. no beard as a woman)
+        changed_any |= not np.array_equal(world.render_identity(identity, 1, 32), world.render_identity(edited, 1, 32))
+    assert changed_any

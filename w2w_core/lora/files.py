@@ -1,48 +1,112 @@
-"""θ <-> diffusers LoRA .safetensors files, which `pipe.load_lora_weights` loads anywhere."""
+"""θ <-> LoRA .safetensors files: diffusers' format (`pipe.load_lora_weights`) and kohya-ss's (A1111, ComfyUI).
+
+Both carry, in the file's metadata, which base model and layout θ belongs to
+(`w2w_layout`), so a file trained on another base model is refused by name
+instead of loading as noise. Files are written beside their target and moved
+into place: a crash never leaves half a file.
+"""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 
-from w2w_core.errors import InputError
+from w2w_core.errors import InputError, LayoutMismatchError
 from w2w_core.lora.layout import LoraLayout, check_state_dict
 from w2w_core.lora.vectors import flatten, unflatten
 
 FILE_PREFIX = "unet."  # diffusers' LoRA files name UNet tensors unet.<module>.lora_A.weight
+KOHYA_PREFIX = "lora_unet_"  # kohya-ss names them lora_unet_<module with _>.lora_down.weight
+LAYOUT_METADATA = "w2w_layout"
 
 
-def export_lora_file(vector: np.ndarray, layout: LoraLayout, path: str | Path) -> Path:
-    """Write θ as a diffusers LoRA .safetensors that `pipe.load_lora_weights` loads.
+def _metadata(layout: LoraLayout) -> dict[str, str]:
+    """diffusers' adapter metadata (rank, alpha, targets) and w2w's (base model and layout)."""
+    spec = layout.spec
+    adapter = {"unet.lora_alpha": spec.alpha, "unet.r": spec.rank, "unet.target_modules": list(spec.target_modules)}
+    w2w = {"base_model_id": layout.base_model_id, "base_model_hash": layout.base_model_hash, "rank": spec.rank,
+           "alpha": spec.alpha, "target_modules": list(spec.target_modules), "n_params": layout.n_params}
+    return {"lora_adapter_metadata": json.dumps(adapter, indent=2), "format": "pt", LAYOUT_METADATA: json.dumps(w2w)}
 
-    Written to a temporary folder and moved into place, so a crash leaves no half file.
-    """
-    from diffusers import StableDiffusionPipeline
 
+def _write(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: str | Path) -> Path:
     path = Path(path)
-    tensors = unflatten(vector, layout)
-    metadata = {"r": layout.spec.rank, "lora_alpha": layout.spec.alpha, "target_modules": list(layout.spec.target_modules)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as folder:
-        StableDiffusionPipeline.save_lora_weights(
-            folder, unet_lora_layers=tensors, weight_name="lora.safetensors", unet_lora_adapter_metadata=metadata
-        )
-        os.replace(Path(folder, "lora.safetensors"), path)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as file:
+        temporary = Path(file.name)
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(temporary), metadata=metadata)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return path
 
 
+def export_lora_file(vector: np.ndarray, layout: LoraLayout, path: str | Path) -> Path:
+    """Write θ as a diffusers LoRA .safetensors that `pipe.load_lora_weights` loads."""
+    tensors = {FILE_PREFIX + k: v for k, v in unflatten(vector, layout).items()}
+    return _write(tensors, _metadata(layout), path)
+
+
+def kohya_name(key: str) -> str:
+    """'down_blocks.0....to_q.lora_A.weight' -> 'lora_unet_down_blocks_0_..._to_q.lora_down.weight'."""
+    module, factor = key.rsplit(".lora_", 1)
+    return f"{KOHYA_PREFIX}{module.replace('.', '_')}.{'lora_down' if factor.startswith('A') else 'lora_up'}.weight"
+
+
+def export_kohya_file(vector: np.ndarray, layout: LoraLayout, path: str | Path) -> Path:
+    """Write θ as a kohya-ss LoRA. Each module's `alpha` is the layout's, so a loader's scale
+    alpha / rank is the one θ was trained with, and an edit is not weakened."""
+    tensors = {kohya_name(k): v for k, v in unflatten(vector, layout).items()}
+    for key in layout.keys:
+        if ".lora_A." in key:
+            tensors[kohya_name(key).replace(".lora_down.weight", ".alpha")] = torch.tensor(float(layout.spec.alpha))
+    metadata = {key: value for key, value in _metadata(layout).items() if key != "lora_adapter_metadata"}
+    metadata.update(ss_network_dim=str(layout.spec.rank), ss_network_alpha=str(layout.spec.alpha))  # kohya's own
+    return _write(tensors, metadata, path)
+
+
+def _check_base_model(metadata: dict[str, str] | None, layout: LoraLayout, path: Path) -> None:
+    recorded = json.loads((metadata or {}).get(LAYOUT_METADATA, "{}") or "{}")
+    if recorded and recorded.get("base_model_hash") != layout.base_model_hash:
+        raise LayoutMismatchError(
+            f"LoRA file {path} was trained on {recorded.get('base_model_id')} (hash {recorded.get('base_model_hash')}), "
+            f"not on {layout.base_model_id} (hash {layout.base_model_hash}): use a model of that base")
+
+
+def _from_kohya(raw: dict[str, torch.Tensor], layout: LoraLayout) -> dict[str, torch.Tensor]:
+    """kohya tensors under the layout's names; a module whose alpha differs from the layout's has the
+    ratio folded into its up factor (the same scale alpha / rank, whoever wrote the file)."""
+    names = {kohya_name(key): key for key in layout.keys}
+    tensors = {names.get(k, k): v for k, v in raw.items() if not k.endswith(".alpha")}
+    for key in layout.keys:
+        alpha = raw.get(kohya_name(key).replace(".lora_up.weight", ".alpha")) if ".lora_B." in key else None
+        if alpha is not None and key in tensors and float(alpha) != layout.spec.alpha:
+            tensors[key] = tensors[key] * (float(alpha) / layout.spec.alpha)
+    return tensors
+
+
 def import_lora_file(path: str | Path, layout: LoraLayout) -> np.ndarray:
-    """Read a diffusers LoRA file back into a vector, checking it against the layout."""
+    """Read a diffusers or kohya LoRA file back into θ, checking it against the layout."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"LoRA file {path} does not exist")
     try:
         with safe_open(path, framework="pt") as file:
-            tensors = {k.removeprefix(FILE_PREFIX): file.get_tensor(k) for k in file.keys()}
+            metadata = file.metadata()
+            raw = {k: file.get_tensor(k) for k in file.keys()}
     except Exception as error:  # safetensors raises its own error types for corrupt headers
         raise InputError(f"{path} is not a readable safetensors LoRA file: {error}") from error
+    _check_base_model(metadata, layout, path)
+    if any(k.startswith(KOHYA_PREFIX) for k in raw):
+        tensors = _from_kohya(raw, layout)
+    else:
+        tensors = {k.removeprefix(FILE_PREFIX): v for k, v in raw.items()}
     check_state_dict(tensors, layout, f"LoRA file {path}")
     return flatten(tensors, layout)

@@ -1,0 +1,42 @@
+"""`w2w directions fit`: attribute directions in the w2w space of a store (saved beside its space)."""
+from __future__ import annotations
+
+import json
+
+import typer
+
+from cli.errors import failing_cleanly
+from tasks.config import ZOO_DIR
+from w2w_core.directions import DirectionsConfig
+from w2w_core.errors import InputError
+
+app = typer.Typer(help="Attribute directions in the w2w space (paper Sec. 3.3).", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Attribute directions."""
+
+
+@app.command()
+def fit(
+    store_url: str = typer.Argument(str(ZOO_DIR), help="weight store with a fitted space (default: the embedded zoo)"),
+    m: int = typer.Option(DirectionsConfig.m, help="leading components used (default: about N/5, at most 1000)"),
+    method: str = typer.Option(DirectionsConfig.method, help="least_squares (the paper) | logistic"),
+    debias: str = typer.Option("", help="attributes to remove from every other direction, comma-separated (e.g. male,young)"),
+    debias_mode: str = typer.Option(DirectionsConfig.debias_mode, help="sequential (one at a time) | joint (their span)"),
+) -> None:
+    """Fit one direction per attribute of the store (a Prefect flow) and save it beside the space."""
+    with failing_cleanly():
+        config = DirectionsConfig(m=m, method=method, debias=tuple(a.strip() for a in debias.split(",") if a.strip()),
+                                  debias_mode=debias_mode)
+        from storage.space_store import load_space
+
+        space = load_space(store_url)  # no space: one clear line before Prefect starts
+        if config.m is not None and config.m > space.k:
+            raise InputError(f"m={config.m}, but the space at {store_url} has {space.k} components: lower m "
+                             "or refit the space with a larger k")
+        from flows.directions import fit_directions
+
+        result = fit_directions(store_url, config)
+    typer.echo(json.dumps(result, indent=2))

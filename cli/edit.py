@@ -1,0 +1,52 @@
+"""`w2w edit` and `w2w sample`: identity models edited along attribute directions, and new ones sampled."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from cli.errors import failing_cleanly
+from tasks.config import ZOO_DIR, EditConfig, PicturesConfig, SampleConfig
+
+STORE_HELP = "weight store whose space and directions are used (default: the embedded zoo)"
+
+
+def edit(
+    model: str = typer.Argument(..., help="a LoRA .safetensors file, a theta .npy, or a row (number or identity id) of the store"),
+    add: list[str] = typer.Option(None, "--add", help="ATTRIBUTE=STRENGTH, repeatable: one model with all of them (1: as far as the farthest training model)"),
+    sweep: str = typer.Option(None, help="ATTRIBUTE=S1,S2,...: one model per strength"),
+    store: str = typer.Option(str(ZOO_DIR), help=STORE_HELP),
+    out: Path = typer.Option(Path("w2w-out/edit"), help="folder for the edited LoRA files and edit.png"),
+    format: str = typer.Option(EditConfig.format, help="LoRA file format: diffusers | kohya (A1111, ComfyUI)"),
+    delay: int = typer.Option(EditConfig.delay_t, help="delayed injection: the original model until the timestep falls to this (e.g. 700)"),
+    n: int = typer.Option(PicturesConfig.images_per_model, help="images per model in edit.png"),
+    seed: int = typer.Option(PicturesConfig.seed, help="noise seed of the images"),
+    model_dir: Path = typer.Option(None, "--model", help="diffusers base model folder (default: the one the store was built on)"),
+) -> None:
+    """Edit an identity model along attribute directions; write the edited LoRA files and a picture."""
+    with failing_cleanly():
+        from tasks.editing import edit_model, parse_edits, parse_sweep
+
+        edits, swept = parse_edits(add or []), parse_sweep(sweep)
+        config = EditConfig(format=format, delay_t=delay, pictures=PicturesConfig(images_per_model=n, seed=seed))
+        summary = edit_model(model, store, out, edits, swept, config, model_dir=model_dir)
+    typer.echo(json.dumps(summary, indent=2))
+
+
+def sample(
+    store: str = typer.Argument(str(ZOO_DIR), help=STORE_HELP),
+    n: int = typer.Option(SampleConfig.n, "--n", help="new identity models to sample"),
+    out: Path = typer.Option(Path("w2w-out/samples"), help="folder for the sampled LoRA files and samples.png"),
+    m: int = typer.Option(SampleConfig.m, help="leading components drawn (default: all of the space's)"),
+    spread: float = typer.Option(SampleConfig.spread, help="scales the training models' spread (1: as the paper)"),
+    seed: int = typer.Option(SampleConfig.seed, help="seed of the sampled coefficients"),
+    model_dir: Path = typer.Option(None, "--model", help="diffusers base model folder (default: the one the store was built on)"),
+) -> None:
+    """Sample new identity models from the space; each a LoRA file, shown beside its nearest training identity."""
+    with failing_cleanly():
+        config = SampleConfig(n=n, m=m, spread=spread, seed=seed)
+        from tasks.sampling import sample_models
+
+        summary = sample_models(store, out, config, model_dir=model_dir)
+    typer.echo(json.dumps(summary, indent=2))

@@ -1,0 +1,45 @@
+"""Flows of the w2w applications: fit attribute directions, edit models along them, sample new models.
+
+`fit-directions` runs after `fit-space` (the nightly deployment refits both);
+`edit-models` and `sample-models` make LoRA files and pictures for a run or a
+report. The same work functions serve the CLI and notebooks without Prefect.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from prefect import flow
+
+from storage.boundary import redact_url
+from storage.read_config import ReadConfig
+from tasks.config import EditConfig, SampleConfig
+from tasks.directions import fit_directions_task, save_directions_task
+from tasks.editing import edit_model_task
+from tasks.sampling import sample_models_task
+from w2w_core.directions import DirectionsConfig, directions_summary
+
+
+@flow(name="fit-directions")
+def fit_directions(store_url: str, config: DirectionsConfig = DirectionsConfig(), read: ReadConfig = ReadConfig(),
+                   storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One direction per attribute of the store, in its space's first m components; saved beside the space."""
+    directions = fit_directions_task(store_url, config, storage_options, read)
+    where = save_directions_task(directions, store_url, storage_options)
+    return {"directions_url": redact_url(where), **directions_summary(directions)}
+
+
+@flow(name="edit-models")
+def edit_models(store_url: str, models: Sequence[str], out: str, edits: Mapping[str, float],
+                sweep: tuple[str, list[float]] | None = None, config: EditConfig = EditConfig(),
+                storage_options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Each model edited (and swept) along the store's directions, into `out/<model>/`."""
+    return [edit_model_task(model, store_url, f"{out}/{i:02d}", edits, sweep, config, storage_options)
+            for i, model in enumerate(models)]
+
+
+@flow(name="sample-models")
+def sample_models(store_url: str, out: str, config: SampleConfig = SampleConfig(),
+                  storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """New identity models from the store's space, as LoRA files beside their nearest training identities."""
+    return sample_models_task(store_url, out, config, storage_options)

@@ -1,0 +1,92 @@
+"""`w2w directions fit`, `w2w edit`, `w2w sample` on a small store of the untrained tiny model (mechanics, not quality)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli.main import app as w2w
+from storage.directions_store import load_directions
+from storage.space_store import load_space
+from storage.weight_store import WeightStore
+from tests.flows.dataset_support import build, dataset_config
+from w2w_core.lora.files import import_lora_file
+from w2w_core.lora.layout import LoraLayout
+
+pytestmark = pytest.mark.integration  # Prefect flows (a temporary API)
+runner = CliRunner()
+
+
+def _json(output: str) -> dict:
+    return json.loads(output[output.index("{"): output.rindex("}") + 1])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, tiny_model_dir, prefect_api):
+    url = str(tmp_path_factory.mktemp("apps") / "store")
+    build(url, 24, 8, dataset_config(tiny_model_dir, steps=3))
+    fitted = runner.invoke(w2w, ["space", "fit", url, "--k", "6"])
+    assert fitted.exit_code == 0, fitted.output
+    directions = runner.invoke(w2w, ["directions", "fit", url, "--m", "4", "--debias", "male"])
+    assert directions.exit_code == 0, directions.output
+    return url
+
+
+def test_directions_are_saved_beside_the_space(store):
+    directions, space = load_directions(store), load_space(store)
+    assert directions.m == 4 and directions.debias == ("male",) and directions.vectors.shape[1] == 4
+    assert "beard" in directions.names and space.k == 6
+
+
+def test_edit_a_store_row_writes_loadable_lora_files_and_a_picture(store, tmp_path, tiny_model_dir):
+    out = tmp_path / "edit"
+    result = runner.invoke(w2w, ["edit", "3", "--store", store, "--add", "beard=1", "--add", "young=-0.5",
+                                 "--sweep", "smiling=-1,0,1", "--out", str(out), "--model", str(tiny_model_dir), "--n", "2"])
+    assert result.exit_code == 0, result.output
+    summary = _json(result.output)
+    assert len(summary["files"]) == 4 and Image.open(summary["grid"]).format == "PNG"
+    layout = LoraLayout.from_dict(WeightStore.open(store, read_only=True).layout)
+    row = WeightStore.open(store, read_only=True).read_row(3)
+    zero = import_lora_file(summary["files"]["smiling +0"], layout)
+    np.testing.assert_array_equal(zero, row)  # strength 0: the same weights
+    assert not np.array_equal(import_lora_file(summary["files"]["beard +1, young -0.5"], layout), row)
+    kohya = runner.invoke(w2w, ["edit", summary["files"]["smiling +0"], "--store", store, "--add", "beard=0",
+                                "--format", "kohya", "--delay", "700", "--out", str(tmp_path / "k"),
+                                "--model", str(tiny_model_dir), "--n", "1"])
+    assert kohya.exit_code == 0, kohya.output
+    np.testing.assert_array_equal(import_lora_file(_json(kohya.output)["files"]["beard +0"], layout), row)
+
+
+def test_sample_writes_new_models_beside_their_nearest_training_identities(store, tmp_path, tiny_model_dir):
+    result = runner.invoke(w2w, ["sample", store, "--n", "3", "--out", str(tmp_path / "s"), "--model", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    summary = _json(result.output)
+    assert len(summary["files"]) == 3 and len(summary["nearest"]) == 3
+    assert all(-1 <= n["coefficient_cosine"] <= 1 and n["identity"].startswith("world-") for n in summary["nearest"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["edit", "3", "--add", "bearded=1"], "no direction for attribute 'bearded'"),
+    (["edit", "3", "--add", "beard=nan"], "strength for 'beard'"),
+    (["edit", "3", "--add", "beard=500"], "within +-20"),
+    (["edit", "3", "--add", "beard"], "ATTRIBUTE=STRENGTH"),
+    (["edit", "3"], "nothing to edit"),
+    (["edit", "model.bin", "--add", "beard=1"], "pickle file"),
+    (["edit", "no-such-identity", "--add", "beard=1"], "no model 'no-such-identity'"),
+    (["directions", "fit", "--m", "99"], "has 6 components"),
+])
+def test_bad_input_is_one_clear_line(store, args, message, tmp_path):
+    full = args[:2] + (["--store", store, "--out", str(tmp_path / "x")] if args[0] == "edit" else [store]) + args[2:]
+    result = runner.invoke(w2w, full)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()
+
+
+def test_edit_refuses_a_store_without_directions(tmp_path, tiny_model_dir, prefect_api):
+    url = str(tmp_path / "bare")
+    build(url, 4, 4, dataset_config(tiny_model_dir, steps=2))
+    result = runner.invoke(w2w, ["edit", "0", "--store", url, "--add", "beard=1"])
+    assert result.exit_code == 2 and "no w2w space at" in result.output

@@ -1,0 +1,193 @@
+"""Attribute directions in the w2w space, and editing an identity model along them (arXiv 2406.09413, Sec. 3.3).
+
+A direction is a unit vector u_a in the coefficients of the space's first m
+principal components, found from the training models' coefficients β [N, m]
+and their binary labels y_a:
+
+    w_a = pinv(β) (y_a - mean y_a)          least squares (the paper's default)
+    w_a = logistic-regression weights        (scikit-learn; an option)
+    u_a = w_a / |w_a|
+
+Debiasing removes from u_a its projection on other attributes' directions,
+one at a time as the reference does (`sequential`), or the whole span of them
+at once (`joint`). An edit of strength α moves any model θ (a store row, a LoRA
+file, a sample) along u_a, scaled by the largest training projection on u_a:
+
+    Δβ = α · unit_a · u_a,   θ' = θ + (Δβ V_mᵀ) ⊙ s       (unit_a = max_i |β_i · u_a|)
+
+so α = 1 moves a model as far as the farthest training model lies along the
+attribute. θ itself is not projected onto the space: what the space does not
+hold of an identity stays.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from w2w_core.errors import InputError, LayoutMismatchError
+from w2w_core.space import Space
+
+METHODS = ("least_squares", "logistic")
+DEBIAS_MODES = ("sequential", "joint")
+MAX_STRENGTH = 20.0  # |α| beyond this leaves the space's data far behind: refused as a mistake
+
+
+@dataclass(frozen=True)
+class DirectionsConfig:
+    """How directions are fit."""
+
+    m: int | None = None  # leading components used; None: default_m(number of models)
+    method: str = "least_squares"  # "least_squares" (paper) or "logistic"
+    debias: tuple[str, ...] = ()  # attributes whose directions are removed from every other one
+    debias_mode: str = "sequential"  # "sequential" (one at a time, the reference) or "joint" (their span)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"unknown direction method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.debias_mode not in DEBIAS_MODES:
+            raise InputError(f"unknown debias mode {self.debias_mode!r}: choose one of {', '.join(DEBIAS_MODES)}")
+        if self.m is not None and self.m < 1:
+            raise InputError(f"m must be at least 1, got {self.m}")
+
+
+def default_m(n_models: int, k: int) -> int:
+    """Components for directions when not given: about N/5, at most the space's k and the paper's 1,000.
+
+    Few components are too coarse and many entangle attributes; the best m grows with
+    the number of models (paper: 1,000 for 65k models; measured here on the zoo).
+    """
+    return int(max(1, min(k, 1000, n_models // 5)))
+
+
+@dataclass(frozen=True, eq=False)
+class Directions:
+    """Unit attribute directions in the first m coefficients of one space."""
+
+    names: tuple[str, ...]
+    vectors: np.ndarray  # u [A, m] float64, unit rows
+    unit: np.ndarray  # [A] the largest |projection| of a training model on each direction (α = 1)
+    m: int
+    method: str
+    debias: tuple[str, ...]
+    debias_mode: str
+    space_fingerprint: str  # the space they were fit on (an edit checks it)
+
+    def index(self, name: str) -> int:
+        if name not in self.names:
+            raise InputError(f"no direction for attribute {name!r}: the directions have {', '.join(self.names)}")
+        return self.names.index(name)
+
+
+def fit_directions(coefficients: np.ndarray, labels: np.ndarray, names: Sequence[str], space: Space,
+                   config: DirectionsConfig = DirectionsConfig()) -> Directions:
+    """One direction per attribute from the training models' coefficients [N, k] and labels bool [N, A]."""
+    n, k = coefficients.shape
+    m = config.m if config.m is not None else default_m(n, space.k)
+    if m > space.k or m > k:
+        raise InputError(f"m={m} components, but the space has {space.k}: fit a space with k >= {m}, or lower m")
+    if labels.shape != (n, len(names)):
+        raise InputError(f"labels of shape {labels.shape} do not fit {n} models x {len(names)} attributes")
+    unknown = [a for a in config.debias if a not in names]
+    if unknown:
+        raise InputError(f"cannot debias against {unknown}: the store's attributes are {', '.join(names)}")
+    beta = np.asarray(coefficients[:, :m], dtype=np.float64)
+    raw = np.stack([_direction(beta, labels[:, a].astype(bool), config.method) for a in range(len(names))])
+    vectors = _debiased(raw, list(names), config)
+    unit = np.abs(beta @ vectors.T).max(axis=0)
+    return Directions(tuple(names), vectors, unit, m, config.method, tuple(config.debias), config.debias_mode,
+                      space_fingerprint(space))
+
+
+def _direction(beta: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+    """The unit direction that predicts label y from coefficients β (zero if y never varies)."""
+    if y.all() or not y.any():
+        return np.zeros(beta.shape[1])
+    if method == "least_squares":
+        w = np.linalg.pinv(beta) @ (y - y.mean())
+    else:
+        from sklearn.linear_model import LogisticRegression
+
+        w = LogisticRegression(max_iter=2000).fit(beta, y).coef_[0]
+    norm = np.linalg.norm(w)
+    return w / norm if norm > 0 else w
+
+
+def _debiased(raw: np.ndarray, names: list[str], config: DirectionsConfig) -> np.ndarray:
+    """Each direction with the debias set's directions removed (never from themselves), renormalised."""
+    removed = [names.index(a) for a in config.debias]
+    out = raw.copy()
+    for a in range(len(names)):
+        others = [raw[b] for b in removed if b != a and np.linalg.norm(raw[b]) > 0]
+        if not others:
+            continue
+        if config.debias_mode == "sequential":
+            for d in others:  # the reference's order: one projection at a time
+                out[a] = out[a] - (out[a] @ d) / (d @ d) * d
+        else:
+            basis, _ = np.linalg.qr(np.stack(others, axis=1))
+            out[a] = out[a] - basis @ (basis.T @ out[a])
+        norm = np.linalg.norm(out[a])
+        out[a] = out[a] / norm if norm > 0 else out[a]
+    return out
+
+
+def space_fingerprint(space: Space) -> str:
+    """A short id of a fitted space: its size, the rows it was fit on and its leading spectrum."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    digest.update(np.array([space.n_params, space.k, len(space.row_ids)], np.int64).tobytes())
+    digest.update(np.asarray(space.row_ids, np.int64).tobytes())
+    digest.update(np.round(np.asarray(space.singular_values[:16], np.float64), 6).tobytes())
+    digest.update(np.ascontiguousarray(space.mean, np.float32).tobytes())
+    digest.update(np.ascontiguousarray(space.components[:, 0], np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_strengths(edits: Mapping[str, float]) -> dict[str, float]:
+    """The edits as {attribute: finite strength}, refusing NaN, infinities and absurd values."""
+    checked = {}
+    for name, value in edits.items():
+        try:
+            strength = float(value)
+        except (TypeError, ValueError) as err:
+            raise InputError(f"edit strength for {name!r} must be a number, got {value!r}") from err
+        if not np.isfinite(strength) or abs(strength) > MAX_STRENGTH:
+            raise InputError(f"edit strength for {name!r} is {value!r}: use a finite number within "
+                             f"+-{MAX_STRENGTH:g} (1 moves as far as the farthest training model)")
+        checked[name] = strength
+    return checked
+
+
+def edit_delta(space: Space, directions: Directions, edits: Mapping[str, float]) -> np.ndarray:
+    """Δθ [d] that adds every (attribute, strength) edit: (Σ α_a unit_a u_a) V_mᵀ ⊙ s."""
+    if directions.space_fingerprint != space_fingerprint(space):
+        raise LayoutMismatchError("these directions were fit on another space than the one given: refit "
+                                  "them on this space (`w2w directions fit`)")
+    strengths = check_strengths(edits)
+    delta_beta = np.zeros(directions.m)
+    for name, alpha in strengths.items():
+        i = directions.index(name)
+        delta_beta += alpha * directions.unit[i] * directions.vectors[i]
+    return ((delta_beta @ space.components[:, :directions.m].T.astype(np.float64)) * space.std).astype(np.float32)
+
+
+def edit(theta: np.ndarray, space: Space, directions: Directions, edits: Mapping[str, float]) -> np.ndarray:
+    """θ' = θ + Δθ: the model with every edit applied (strength 0 returns θ unchanged)."""
+    theta = np.asarray(theta, dtype=np.float32)
+    if theta.shape != (space.n_params,):
+        raise LayoutMismatchError(f"the model has {theta.shape} weights, the space's layout has {space.n_params}: "
+                                  "was it trained on another base model or LoRA layout?")
+    return theta + edit_delta(space, directions, edits)
+
+
+def directions_summary(directions: Directions) -> dict[str, Any]:
+    """JSON-able: which attributes, how many components, how fit, how far apart the directions lie."""
+    cosines = directions.vectors @ directions.vectors.T
+    return {"attributes": list(directions.names), "m": directions.m, "method": directions.method,
+            "debias": list(directions.debias), "debias_mode": directions.debias_mode,
+            "unit": dict(zip(directions.names, map(float, directions.unit))),
+            "max_abs_cosine_between": float(np.max(np.abs(cosines - np.diag(np.diag(cosines))))) if len(cosines) > 1 else 0.0}
