@@ -13,11 +13,9 @@ Rerunning it continues where the last run stopped.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import typer
-from tqdm import tqdm
 
 from cli.errors import fail, failing_cleanly
 from storage.status import status_text
@@ -29,26 +27,8 @@ from w2w_core.finetune.config import FinetuneConfig
 app = typer.Typer(help="The weight dataset: one fine-tuned identity LoRA per row of a Zarr store.",
                   no_args_is_help=True)
 
-POLL_S = 2.0  # how often the progress bar re-reads the store's status
 EXIT_INCOMPLETE = 1  # the build ran, but identities are left failed or pending
 URL_HELP = "Store URL: a local path or s3://bucket/prefix (credentials from AWS_* env vars)."
-
-
-def _watch(url: str, total: int | None, stop: threading.Event, poll_s: float) -> None:
-    """Update a bar of done identities from the store until `stop` is set (total None: the store's rows)."""
-    with tqdm(total=total, desc="identities", unit="id") as bar:
-        while True:
-            try:
-                store = WeightStore.open(url, read_only=True)
-                bar.total = total or store.n_rows
-                counts = store.counts(range(bar.total))
-                bar.n = counts["done"]
-                bar.set_postfix(failed=counts["failed"])
-                bar.refresh()
-            except W2WError:
-                pass  # the flow has not created the store yet, or not grown it to `total`
-            if stop.wait(poll_s):
-                return
 
 
 @app.command()
@@ -91,28 +71,18 @@ def build(
             read_manifest(identities)
     from flows.dataset import DatasetIncompleteError, build_weights_dataset
 
-    stop = threading.Event()
-    watcher = threading.Thread(target=_watch, args=(url, n, stop, POLL_S), daemon=True)
-    if progress:
-        watcher.start()
+    from tasks.progress import store_progress
+
     try:
-        summary = build_weights_dataset(url, n, config, fan_out)
+        with store_progress(url, n, enabled=progress):
+            summary = build_weights_dataset(url, n, config, fan_out)
     except DatasetIncompleteError as err:
-        _stop(stop, watcher)
         typer.echo(status_text(WeightStore.open(url, read_only=True))[0])
         fail(f"incomplete: {err}", EXIT_INCOMPLETE)
     except W2WError as err:
-        _stop(stop, watcher)
         fail(err)
-    _stop(stop, watcher)
     summary["trained"] = len(summary.pop("trained_rows"))
     typer.echo(json.dumps(summary, indent=2))
-
-
-def _stop(stop: threading.Event, watcher: threading.Thread) -> None:
-    stop.set()
-    if watcher.is_alive():
-        watcher.join()
 
 
 @app.command()

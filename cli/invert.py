@@ -8,7 +8,7 @@ import typer
 
 from cli.errors import failing_cleanly
 from tasks.config import ZOO_DIR, EditConfig
-from w2w_core.inversion import InversionConfig
+from w2w_core.inversion.config import InversionConfig
 
 
 def invert(

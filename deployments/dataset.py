@@ -1,10 +1,10 @@
-"""The scheduled job: grow the weight dataset by M identities, then refit the w2w space.
+"""The scheduled job: grow the weight dataset by M identities, then refit the w2w space and the directions.
 
 Deployed from prefect.yaml at the repository root (`prefect deploy --all`), run
 by a worker of the process work pool `w2w-process`; see docs/deployments.md.
 Each run trains the next `add_identities` identities (plus any left pending or
-failed by earlier runs), then fits the space on every done row, so the space
-follows the dataset as it grows. A run whose build left identities failed
+failed by earlier runs), then fits the space on every done row and the
+attribute directions in it, so both follow the dataset as it grows. A run whose build left identities failed
 still refits on what is done, then ends Failed so the failures show in the UI.
 """
 from __future__ import annotations
@@ -15,10 +15,12 @@ from typing import Any
 from prefect import flow
 
 from flows.dataset import DatasetIncompleteError, build_weights_dataset
+from flows.directions import fit_directions
 from flows.space import fit_space
 from storage.read_config import ReadConfig
 from tasks.config import DatasetConfig, FanOutConfig
 from tasks.dataset import store_size_task
+from w2w_core.directions import DirectionsConfig
 from w2w_core.pca import PCAConfig
 
 WORK_POOL = "w2w-process"  # process work pool the deployment runs on (prefect.yaml)
@@ -27,7 +29,8 @@ NIGHTLY_SPACE = PCAConfig(k=64)  # the space refit after each night's growth
 
 @flow(name="grow-and-refit")
 def grow_and_refit(store_url: str, add_identities: int = 256, config: DatasetConfig = DatasetConfig(),
-                   space: PCAConfig = NIGHTLY_SPACE, fan_out: FanOutConfig = FanOutConfig(),
+                   space: PCAConfig = NIGHTLY_SPACE, directions_config: DirectionsConfig = DirectionsConfig(),
+                   fan_out: FanOutConfig = FanOutConfig(),
                    storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train `add_identities` more identities into the store, then refit the space.
 
@@ -36,8 +39,10 @@ def grow_and_refit(store_url: str, add_identities: int = 256, config: DatasetCon
     """
     target = store_size_task(store_url, storage_options) + add_identities
     built = build_weights_dataset(store_url, target, config, fan_out, storage_options, return_state=True)
-    fitted = fit_space(store_url, space, ReadConfig(scheduler=fan_out.scheduler_address), storage_options)
+    read = ReadConfig(scheduler=fan_out.scheduler_address)
+    fitted = fit_space(store_url, space, read, storage_options)
+    directions = fit_directions(store_url, directions_config, ReadConfig(), storage_options)
     if built.is_failed():
-        raise DatasetIncompleteError(f"the space was refit on the done rows, but the build was "
+        raise DatasetIncompleteError(f"the space and directions were refit on the done rows, but the build was "
                                      f"incomplete: {built.message}")
-    return {"build": built.result(), "space": fitted}
+    return {"build": built.result(), "space": fitted, "directions": directions}

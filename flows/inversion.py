@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow
 
 from tasks.inversion import invert_images_task
-from w2w_core.inversion import InversionConfig
+from w2w_core.inversion.config import InversionConfig
 
 
 @flow(name="invert-images")

@@ -10,13 +10,13 @@ import zarr
 from w2w_core.errors import InputError
 
 
-def checked_rows(rows: Iterable[int], n_rows: int) -> np.ndarray:
-    """`rows` as a flat int64 array, refusing rows outside 0..n_rows-1 and duplicates."""
+def checked_rows(rows: Iterable[int], n_rows: int, allow_repeats: bool = False) -> np.ndarray:
+    """`rows` as a flat int64 array, refusing rows outside 0..n_rows-1 (and repeats, unless allowed)."""
     arr = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows).astype(np.int64).reshape(-1)
     if len(arr) and (arr.min() < 0 or arr.max() >= n_rows):
         raise InputError(f"rows must lie in 0..{n_rows - 1}; got {arr.min()}..{arr.max()} "
                          "(grow the store first?)")
-    if len(np.unique(arr)) != len(arr):
+    if not allow_repeats and len(np.unique(arr)) != len(arr):
         raise InputError("rows contain duplicates")
     return arr
 

@@ -208,16 +208,14 @@ class WeightStore:
             self._write(fmt.ATTRIBUTES, rows, attributes)
 
     def identities(self, rows: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(identity ids, attribute labels) of `rows`; id "" means not assigned yet."""
-        rows = self._rows(rows)
+        """(identity ids, attribute labels) of `rows` (repeats allowed); id "" means not assigned yet."""
         with storage_errors(self.url, "read identities", self._options):
-            return self._read(fmt.IDENTITY, rows), self._read(fmt.ATTRIBUTES, rows)
+            return self._read_any(fmt.IDENTITY, rows), self._read_any(fmt.ATTRIBUTES, rows)
 
     def identity_seeds(self, rows: Iterable[int]) -> np.ndarray:
         """The embedded world's seed of each of `rows` (-1: not a world identity, or not assigned)."""
-        rows = self._rows(rows)
         with storage_errors(self.url, "read identity seeds", self._options):
-            return self._read("identity_seed", rows)
+            return self._read_any("identity_seed", rows)
 
     # ---- the batch task's calls --------------------------------------------------
 
@@ -313,10 +311,9 @@ class WeightStore:
     # ---- reading ---------------------------------------------------------------------
 
     def read_rows(self, rows: Iterable[int]) -> np.ndarray:
-        """The stored vectors of `rows` (any status: check `status` for done rows)."""
-        rows = self._rows(rows)
+        """The stored vectors of `rows`, repeats allowed (any status: check `status` for done rows)."""
         with storage_errors(self.url, "read rows", self._options):
-            return self._read(fmt.WEIGHTS, rows)
+            return self._read_any(fmt.WEIGHTS, rows)
 
     def read_row(self, row: int) -> np.ndarray:
         return self.read_rows([row])[0]
@@ -382,6 +379,11 @@ class WeightStore:
                 f"{' or beyond float16 range' if self.dtype == np.float16 else ''}); nothing was "
                 "written for this batch: mark them failed and write the others")
         return data
+
+    def _read_any(self, name: str, rows: Iterable[int]) -> np.ndarray:
+        """Rows of one array in the order asked, each distinct row read once."""
+        unique, back = np.unique(checked_rows(rows, self.n_rows, allow_repeats=True), return_inverse=True)
+        return self._read(name, unique)[back.reshape(-1)]
 
     def _read(self, name: str, rows: np.ndarray) -> np.ndarray:
         return read_rows(self._arrays[name], rows)

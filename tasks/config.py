@@ -19,6 +19,7 @@ from w2w_core.errors import InputError
 from w2w_core.finetune.config import FinetuneConfig
 from w2w_core.identities.manifest import manifest_description
 from w2w_core.identities.world import WorldSource
+from w2w_core.inversion.config import InversionConfig
 
 
 @dataclass(frozen=True)
@@ -97,34 +98,6 @@ class FanOutConfig:
         return self.workers if self.workers is not None else max(1, os.cpu_count() or 1)
 
 
-@dataclass(frozen=True)
-class ReportConfig:
-    """What the end-of-run report shows."""
-
-    n_dataset_rows: int = 4  # dataset identities shown
-    n_samples: int = 4  # new identities sampled from the space
-    images_per_model: int = 4  # generated images per identity model
-    seed: int = 0  # seed of the sampled coefficients and of every model's generation noise,
-    # so that rows differ only by their weights
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """`w2w run`: a small dataset of the embedded world, its space, the report."""
-
-    n_identities: int = 16  # identities fine-tuned into the store
-    k: int = 8  # components of the w2w space (at most n_identities - 1)
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    report: ReportConfig = field(default_factory=ReportConfig)
-
-    def __post_init__(self) -> None:
-        if self.n_identities < 2:
-            raise InputError(f"a w2w space needs at least 2 identities, got n_identities={self.n_identities}")
-        if not 1 <= self.k <= self.n_identities - 1:
-            raise InputError(f"k={self.k} components need 1 <= k <= n_identities - 1 = {self.n_identities - 1}: "
-                             f"{self.n_identities} centred weight vectors span at most that many directions")
-
-
 ZOO_DIR = Path(w2w_core.__file__).parent / "assets" / "zoo"  # where the shipped zoo lives
 
 
@@ -175,3 +148,39 @@ class SampleConfig:
     def __post_init__(self) -> None:
         if self.n < 1 or self.spread < 0 or (self.m is not None and self.m < 1):
             raise InputError(f"need n >= 1, spread >= 0 and m >= 1; got n={self.n}, spread={self.spread}, m={self.m}")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What the report of `w2w run` shows."""
+
+    pictures: PicturesConfig = field(default_factory=PicturesConfig)
+    n_dataset_rows: int = 4  # identities of this run shown as renders | LoRA | projection
+    n_samples: int = 6  # new identities sampled from the space
+    n_edited: int = 6  # identities edited (training ones of this run, held-out, inverted), for the flip rate
+    edit_attributes: tuple[str, ...] = ("beard", "glasses", "smiling", "male")
+    edit_strengths: tuple[float, ...] = (-1.0, 0.0, 1.0)
+    multi_edit: tuple[tuple[str, float], ...] = (("beard", 1.0), ("glasses", 1.0), ("young", -1.0))
+    inversion: InversionConfig = field(default_factory=InversionConfig)
+    single_image: FinetuneConfig = field(default_factory=FinetuneConfig)  # the 1-image Dreambooth-LoRA baseline
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """`w2w run`: the embedded zoo, grown by this run's own identities, its space, directions and applications."""
+
+    n_identities: int = 32  # identities this run fine-tunes, after the zoo's (the zoo's recipe)
+    use_zoo: bool = True  # start from the shipped zoo (False: this run's identities alone)
+    n_heldout: int = 4  # held-out identities (never in the store) trained to be edited and inverted
+    k: int | None = None  # components of the space (None: min(1000, models - 1))
+    zoo: ZooConfig = field(default_factory=ZooConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def __post_init__(self) -> None:
+        if self.n_identities < 1 or self.n_heldout < 2:
+            raise InputError(f"a run needs at least 1 identity and 2 held-out ones, got {self.n_identities} and "
+                             f"{self.n_heldout}")
+        if not self.use_zoo and self.n_identities < 3:
+            raise InputError(f"without the zoo, a w2w space needs at least 3 identities, got {self.n_identities}")
+        if self.k is not None and self.k < 1:
+            raise InputError(f"k must be at least 1, got {self.k}")

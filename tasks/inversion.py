@@ -23,7 +23,8 @@ from tasks.editing import check_space_fits
 from tasks.models import base_model_for, save_model
 from w2w_core.errors import InputError
 from w2w_core.image_files import decode_image
-from w2w_core.inversion import InversionConfig, invert
+from w2w_core.inversion.config import InversionConfig
+from w2w_core.inversion.optimise import invert
 from w2w_core.lora.layout import LoraLayout
 from w2w_core.space import Space
 

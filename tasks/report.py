@@ -1,107 +1,185 @@
-"""The pictures and numbers at the end of `w2w run`: what the dataset and the space hold.
+"""The report of a run: one self-contained HTML page (report.html), its numbers (report.json) and a Prefect artifact.
 
-Each row of report.png is one identity model: dataset rows show the
-identity's training renders beside what its stored LoRA generates and what
-its projection onto the w2w space generates; sampled rows are new identity
-models drawn from the space (paper Sec. 4.1). Plain functions first (usable
-without Prefect), then the thin Prefect task.
+The page embeds every picture (base64 PNG), so it opens from the file system
+with no server; every number it shows carries a `data-key` naming where it is
+in report.json, so a test can check the page against the file. Plain functions
+first, then the Prefect task.
 """
 from __future__ import annotations
 
+import base64
+import html
 import io
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from storage.files import write_atomic
-from storage.space_store import load_space
-from storage.weight_store import WeightStore
-from tasks.config import ReportConfig
-from w2w_core import world
-from w2w_core.base_model import BaseModel, load_base_model
-from w2w_core.evaluate import fidelity_percentiles, identity_centroids
-from w2w_core.generate import generate_with_lora
-from w2w_core.lora.layout import LoraLayout
-from w2w_core.probe import embed_images, load_probe
-from w2w_core.space import Space, project, reconstruct, sample
+from tasks.showcase import Figure, Section
+from w2w_core.space import Space
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+.lede { color: #555; } figure { margin: 1.2em 0; } figure img { max-width: 100%; image-rendering: pixelated; }
+figcaption { color: #555; font-size: 0.9em; } table { border-collapse: collapse; margin: 0.8em 0; }
+td, th { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; } th { background: #f5f5f5; }
+td:first-child, th:first-child { text-align: left; } .from { font-size: 0.85em; color: #777; }
+"""
 
 
-def _generate(base: BaseModel, vector: np.ndarray, layout: LoraLayout, n: int, seed: int) -> np.ndarray:
-    return generate_with_lora(base, vector.astype(np.float32), layout, world.INSTANCE_PROMPT, n, seed=seed)
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buffer.getvalue()
 
 
-def dataset_rows(base: BaseModel, store: WeightStore, space: Space, config: ReportConfig) -> dict[str, np.ndarray]:
-    """Training renders, images from the stored LoRA and from its projection onto the space."""
-    rows = store.done_rows()[: config.n_dataset_rows]
-    layout = LoraLayout.from_dict(store.layout)
-    seeds = store.identity_seeds(rows)
-    vectors = store.read_rows(rows).astype(np.float32)
-    projected = np.asarray(reconstruct(space, project(space, vectors)), np.float32)
-    n = config.images_per_model
-    return {
-        "training": np.stack([world.render_identity(world.make_identity(int(s)), n, base.image_size) for s in seeds]),
-        "lora": np.stack([_generate(base, v, layout, n, config.seed) for v in vectors]),
-        "space": np.stack([_generate(base, v, layout, n, config.seed) for v in projected]),
-    }
-
-
-def sampled_rows(base: BaseModel, layout: LoraLayout, space: Space, config: ReportConfig) -> np.ndarray:
-    vectors = sample(space, config.n_samples, np.random.default_rng(config.seed))
-    return np.stack([_generate(base, v, layout, config.images_per_model, config.seed) for v in vectors])
-
-
-def fidelity(images: dict[str, np.ndarray]) -> dict[str, float]:
-    """Mean probe rank percentile of each generated set against the training renders (1.0: perfect)."""
-    probe = load_probe()
-
-    def centroids(per_model: np.ndarray) -> np.ndarray:  # [models, images, H, W, 3] -> [models, E]
-        return identity_centroids(embed_images(probe, per_model.reshape(-1, *per_model.shape[2:])), len(per_model))
-
-    reference = centroids(images["training"])
-    return {name: float(fidelity_percentiles(centroids(images[name]), reference).mean()) for name in ("lora", "space")}
-
-
-def figure(images: dict[str, np.ndarray], samples: np.ndarray, space: Space):
-    """One labelled picture: a row per identity model, and the explained variance of the space."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    strips = [(f"identity {i}: training | LoRA | space", np.concatenate([images[k][i] for k in ("training", "lora", "space")]))
-              for i in range(len(images["training"]))]
-    strips += [(f"sampled identity {i}", samples[i]) for i in range(len(samples))]
-    fig, axes = plt.subplots(len(strips) + 1, 1, figsize=(9, 1.3 * len(strips) + 3))
-    for axis, (title, strip) in zip(axes, strips):
-        axis.imshow(np.concatenate(list(strip), axis=1), interpolation="nearest")
-        axis.set_title(title, fontsize=8, loc="left")
-        axis.axis("off")
-    axes[-1].plot(np.arange(1, space.k + 1), np.cumsum(space.explained_variance_ratio), marker="o")
-    axes[-1].set(xlabel="components", ylabel="cumulative explained variance", ylim=(0, 1))
+    return plt
+
+
+def explained_variance_figure(space: Space) -> Figure:
+    plt = _pyplot()
+    fig, axis = plt.subplots(figsize=(6, 3.2))
+    axis.plot(np.arange(1, space.k + 1), np.cumsum(space.explained_variance_ratio))
+    axis.set(xlabel="components k", ylabel="cumulative explained variance", ylim=(0, 1), xscale="log")
+    axis.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return Figure("The w2w space", _png(fig), f"How much of the {len(space.row_ids)} models' variance the first k "
+                  f"of the space's {space.k} components explain.")
 
 
-def write_report(store_url: str, out: Path, config: ReportConfig) -> dict:
-    """report.png and report.json in `out`, from the store's done rows and its fitted space."""
-    base, store, space = load_base_model(), WeightStore.open(store_url, read_only=True), load_space(store_url)
-    images = dataset_rows(base, store, space, config)
-    samples = sampled_rows(base, LoraLayout.from_dict(store.layout), space, config)
-    buffer = io.BytesIO()
-    figure(images, samples, space).savefig(buffer, format="png", dpi=110)
-    write_atomic(out / "report.png", buffer.getvalue())
-    summary = {"store": store_url, "counts": store.counts(), "k": space.k,
-               "explained_variance": float(space.explained_variance_ratio.sum()),
-               "fidelity_rank_percentile": fidelity(images), "report": str(out / "report.png")}
-    write_atomic(out / "report.json", json.dumps(summary, indent=2).encode())
-    return summary
+def bar_figure(title: str, groups: Mapping[str, Mapping[str, float]], ylabel: str, caption: str,
+               ylim: tuple[float, float] | None = (0, 1)) -> Figure:
+    """Grouped bars: one group per key of `groups`, one bar per inner key."""
+    plt = _pyplot()
+    labels = list(groups)
+    series = list(dict.fromkeys(k for g in groups.values() for k in g))
+    fig, axis = plt.subplots(figsize=(max(4.5, 0.9 * len(labels) * max(1, len(series)) + 1.5), 3.2))
+    width = 0.8 / max(1, len(series))
+    for j, name in enumerate(series):
+        values = [groups[label].get(name, np.nan) for label in labels]
+        axis.bar(np.arange(len(labels)) + j * width - 0.4 + width / 2, values, width, label=name)
+    axis.set_xticks(np.arange(len(labels)), labels, fontsize=8)
+    axis.set(ylabel=ylabel)
+    if ylim:
+        axis.set_ylim(*ylim)
+    if len(series) > 1:
+        axis.legend(fontsize=8)
+    axis.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return Figure(title, _png(fig), caption)
 
 
-# ---- Prefect task -------------------------------------------------------------------------------
+def report_plots(space: Space, sections: Mapping[str, Section]) -> list[Figure]:
+    """The space's explained variance, and bar charts of the edit flip rates and the inversion ID scores."""
+    plots = [explained_variance_figure(space)]
+    if "edits" in sections:
+        flips = sections["edits"].numbers["flip_rate"]
+        plots.append(bar_figure("Edits", {a: {"flip rate": v} for a, v in flips.items()}, "share of identities",
+                                "How often an edit of strength ±1 towards what an identity lacked made the probe "
+                                "read the attribute as wanted (this run's edited identities)."))
+    if "inversion" in sections:
+        numbers = sections["inversion"].numbers
+        groups = {label: {name: scores[i] for name, scores in numbers["id_score"].items()}
+                  for i, label in enumerate(numbers["inputs"])}
+        plots.append(bar_figure("Inversion ID scores", groups, "ID score (probe cosine)",
+                                "Mean probe cosine of each model's images to the identity's other renders: w2w "
+                                "inversion from one image, a 1-image LoRA, and the identity's full multi-image LoRA."))
+    return plots
+
+
+def _number(value: Any, key: str) -> str:
+    text = f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
+    return f'<span class="number" data-key="{html.escape(key)}">{text}</span>'
+
+
+def _numbers_table(numbers: Mapping[str, Any], prefix: str) -> str:
+    """A two-column table of a section's scalar numbers (nested dicts flattened, lists left out)."""
+    rows = []
+    for key, value in _flatten(numbers, prefix):
+        label = key.removeprefix(prefix + ".").replace("_", " ").replace(".", ": ")
+        rows.append(f"<tr><td>{html.escape(label)}</td><td>{_number(value, key)}</td></tr>")
+    return "<table>" + "".join(rows) + "</table>" if rows else ""
+
+
+def _flatten(value: Any, key: str) -> list[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        return [item for k, v in value.items() for item in _flatten(v, f"{key}.{k}")]
+    if isinstance(value, (int, float, str, bool)) and not isinstance(value, bool):
+        return [(key, value)]
+    return []
+
+
+def _figure(figure: Figure) -> str:
+    data = base64.b64encode(figure.png).decode()
+    return (f'<figure><img alt="{html.escape(figure.title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption><b>{html.escape(figure.title)}.</b> {html.escape(figure.caption)}</figcaption></figure>")
+
+
+def report_html(header: Mapping[str, Any], sections: Sequence[tuple[str, Section]], plots: Sequence[Figure]) -> str:
+    """The page: a header of what was run, then each section (its pictures and numbers), then the plots."""
+    facts = "".join(f"<tr><td>{html.escape(k.replace('_', ' '))}</td><td>{_number(v, f'header.{k}')}</td></tr>"
+                    for k, v in header.items() if not isinstance(v, (dict, list)))
+    body = [f"<h1>w2w: the weights of diffusion models as data</h1><p class='lede'>{html.escape(INTRO)}</p>",
+            f"<h2>What was run</h2><table>{facts}</table>"]
+    for key, section in sections:
+        body.append(f"<h2>{html.escape(section.title)}</h2><p>{html.escape(section.intro)}</p>")
+        body += [_figure(f) for f in section.figures]
+        body.append(_numbers_table(section.numbers, key))
+    body.append("<h2>Numbers</h2>")
+    body += [_figure(p) for p in plots]
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>w2w run report</title><style>{STYLE}</style>"
+            f"</head><body>{''.join(body)}</body></html>")
+
+
+INTRO = ("Thousands of identities were each fine-tuned into a rank-1 LoRA of a small diffusion model. Flattened, "
+         "every LoRA is a point in weight space, and a linear space fit to those points (weights2weights) behaves "
+         "like data: a new point is a new person, a direction is an attribute, and one photo can be projected in. "
+         "Every image below is generated by such a point.")
+
+
+def write_report(out: Path, header: Mapping[str, Any], sections: Sequence[tuple[str, Section]],
+                 plots: Sequence[Figure]) -> dict[str, Any]:
+    """report.html and report.json under `out`; the numbers."""
+    numbers = {"header": dict(header), **{key: section.numbers for key, section in sections}}
+    write_atomic(out / "report.json", (json.dumps(numbers, indent=2, default=float) + "\n").encode())
+    write_atomic(out / "report.html", report_html(header, sections, plots).encode())
+    return {**numbers, "report": str(out / "report.html")}
+
+
+def headline_markdown(numbers: Mapping[str, Any]) -> str:
+    """The artifact shown in the Prefect UI: the run's headline numbers and where the report is."""
+    lines = ["# w2w run", f"Report: `{numbers['report']}`", "", "| what | value |", "|---|---|"]
+    for key, value in _flatten({k: v for k, v in numbers.items() if k != "report"}, "run"):
+        lines.append(f"| {key.removeprefix('run.')} | {value:.3f} |" if isinstance(value, float) else f"| {key.removeprefix('run.')} | {value} |")
+    return "\n".join(lines)
+
+
+# ---- Prefect task ------------------------------------------------------------------------------
 
 @task(name="write-report", cache_policy=NO_CACHE)
-def write_report_task(store_url: str, out: str, config: ReportConfig) -> dict:
-    return write_report(store_url, Path(out), config)
+def write_report_task(out: str, header: Mapping[str, Any], sections: Mapping[str, Section], store_url: str) -> dict[str, Any]:
+    """Write the report (with plots of the store's space) and publish its headline numbers as a markdown
+    artifact of the flow run, for whoever watches it in the Prefect UI."""
+    from prefect.artifacts import create_markdown_artifact
+
+    from storage.space_store import load_space
+
+    plots = report_plots(load_space(store_url), sections)
+    numbers = write_report(Path(out), header, list(sections.items()), plots)
+    create_markdown_artifact(headline_markdown(numbers), key="w2w-run-report", description="w2w run: headline numbers")
+    return numbers

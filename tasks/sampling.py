@@ -21,7 +21,7 @@ from tasks.models import base_model_for, model_images, save_model, write_grid
 from w2w_core.evaluate import identity_centroids
 from w2w_core.lora.layout import LoraLayout
 from w2w_core.probe import embed_images, load_probe
-from w2w_core.space import Space, project, reconstruct, sample_coefficients
+from w2w_core.space import reconstruct, sample_coefficients
 
 
 def nearest_training_models(samples: np.ndarray, coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -52,3 +52,30 @@ def id_scores(embeddings: np.ndarray, n_identities: int, centroids: np.ndarray) 
                          f"{n_identities} identities")
     per_identity = embeddings.reshape(n_identities, -1, embeddings.shape[-1])
     return np.einsum("nme,ne->nm", per_identity, centroids).mean(axis=1)
+
+
+def majority(readings: np.ndarray) -> np.ndarray:
+    """Per model: bool [M, A] attributes read as true in more than half of its images (readings [M, n, A])."""
+    return readings.mean(axis=1) > 0.5
+
+
+def centroid_cosines(embeddings: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Per model: the mean cosine of its images' unit embeddings [M, n, E] to its own unit centroid [M, E]."""
+    return np.einsum("mne,me->mn", embeddings, centroids).mean(axis=1)
+
+
+def paired_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per model: the mean cosine between image i of `a` and image i of `b` (unit embeddings [M, n, E])."""
+    return np.einsum("mne,mne->mn", a, b).mean(axis=1)
+
+
+def spread_between_and_within(embeddings: np.ndarray) -> tuple[float, float]:
+    """How different models are from each other (mean 1 - cosine between their centroids) and how much the
+    images of one model differ (mean 1 - cosine between two images of the same model)."""
+    means = embeddings.mean(axis=1)
+    centroids = means / np.linalg.norm(means, axis=1, keepdims=True)
+    m, n = embeddings.shape[:2]
+    between = 1 - (centroids @ centroids.T)[~np.eye(m, dtype=bool)].mean() if m > 1 else float("nan")
+    pairs = np.einsum("mae,mbe->mab", embeddings, embeddings)[:, ~np.eye(n, dtype=bool)]
+    within = 1 - pairs.mean() if n > 1 else float("nan")
+    return float(between), float(within)

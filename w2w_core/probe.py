@@ -143,3 +143,11 @@ def load_probe(path: str | Path | None = None) -> Probe:
     except (ValueError, TypeError, RuntimeError, OSError) as err:
         raise InputError(f"probe files in {folder} are unreadable or do not fit ProbeConfig: {err}") from err
     return probe.eval()
+
+
+def read_models(probe: Probe, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Images of M models [M, n, H, W, 3] -> (attribute readings bool [M, n, A], unit embeddings [M, n, E])."""
+    flat = images.reshape(-1, *images.shape[2:])
+    logits, embeddings = _run(probe, flat)
+    m, n = images.shape[:2]
+    return (logits > 0).reshape(m, n, -1), embeddings.astype(np.float32).reshape(m, n, -1)

@@ -90,3 +90,53 @@ def test_edit_refuses_a_store_without_directions(tmp_path, tiny_model_dir, prefe
     build(url, 4, 4, dataset_config(tiny_model_dir, steps=2))
     result = runner.invoke(w2w, ["edit", "0", "--store", url, "--add", "beard=1"])
     assert result.exit_code == 2 and "no w2w space at" in result.output
+
+
+def test_the_applications_on_an_s3_store(s3_url, s3_env, tmp_path, tiny_model_dir, prefect_api):
+    from tests.w2w_core.test_identities import png
+    from w2w_core import world
+
+    build(s3_url, 12, 4, dataset_config(tiny_model_dir, steps=2))
+    for args in (["space", "fit", s3_url, "--k", "5"], ["directions", "fit", s3_url, "--m", "3"]):
+        result = runner.invoke(w2w, args)
+        assert result.exit_code == 0, result.output
+    model = ["--model", str(tiny_model_dir)]
+    edited = runner.invoke(w2w, ["edit", "world-1", "--store", s3_url, "--add", "glasses=1", "--out", str(tmp_path / "e"), "--n", "1", *model])
+    assert edited.exit_code == 0, edited.output
+    sampled = runner.invoke(w2w, ["sample", s3_url, "--n", "2", "--out", str(tmp_path / "s"), *model])
+    assert sampled.exit_code == 0, sampled.output
+    image = tmp_path / "face.png"
+    image.write_bytes(png(world.render_identity(world.make_identity(9), 1, 32)[0]))
+    inverted = runner.invoke(w2w, ["invert", str(image), "--store", s3_url, "--steps", "3", "--out", str(tmp_path / "i"), *model])
+    assert inverted.exit_code == 0, inverted.output
+    assert (tmp_path / "i" / "face.safetensors").is_file() and (tmp_path / "i" / "face.coefficients.json").is_file()
+
+
+@pytest.mark.parametrize("make, extra, message", [
+    (lambda p: p.write_text("not an image"), [], "not a readable image file"),
+    (lambda p: p.write_bytes(b""), [], "not a readable image file"),
+    (lambda p: Image.new("RGB", (1, 1)).save(p), [], "too small"),
+    (lambda p: Image.new("RGB", (32, 32)).save(p), ["--m", "99"], "the space has 6"),
+    (lambda p: Image.new("RGB", (32, 32)).save(p), ["--mask", "MASK_OTHER_SIZE"], "give a mask of the image's size"),
+    (lambda p: Image.new("RGB", (32, 32)).save(p), ["--mask", "MASK_GREY"], "not binary"),
+])
+def test_invert_refuses_bad_input_before_any_model_loads(store, tmp_path, make, extra, message, monkeypatch):
+    import tasks.models
+
+    image = tmp_path / "in.png"
+    make(image)
+    Image.new("L", (16, 16), 255).save(tmp_path / "other.png")
+    Image.new("L", (32, 32), 128).save(tmp_path / "grey.png")
+    extra = [{"MASK_OTHER_SIZE": str(tmp_path / "other.png"), "MASK_GREY": str(tmp_path / "grey.png")}.get(a, a) for a in extra]
+    monkeypatch.setattr(tasks.models, "load_base_model", lambda *a: pytest.fail("a model was loaded"))
+    result = runner.invoke(w2w, ["invert", str(image), "--store", store, "--out", str(tmp_path / "o"), *extra])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_invert_refuses_a_store_without_a_space(tmp_path, tiny_model_dir, prefect_api):
+    url = str(tmp_path / "bare")
+    build(url, 4, 4, dataset_config(tiny_model_dir, steps=2))
+    Image.new("RGB", (32, 32)).save(tmp_path / "in.png")
+    result = runner.invoke(w2w, ["invert", str(tmp_path / "in.png"), "--store", url])
+    assert result.exit_code == 2 and "no w2w space at" in result.output

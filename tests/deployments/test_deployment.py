@@ -22,6 +22,7 @@ import pytest
 
 from deployments.dataset import WORK_POOL
 from storage.s3 import free_port
+from storage.directions_store import load_directions
 from storage.space_store import load_space
 from storage.weight_store import WeightStore
 from tests.flows.dataset_support import REPO
@@ -90,7 +91,7 @@ def test_nightly_deployment_grows_the_store_and_refits_through_a_worker(tmp_path
         assert "Flow run" in worker.stdout + worker.stderr
         runs = json.loads(_prefect(["flow-run", "ls", "-o", "json"], env))
         ran = [r["state_type"] for r in runs if r["state_type"] != "SCHEDULED"]
-        assert ran == ["COMPLETED"] * 3, (ran, worker.stdout[-3000:] + worker.stderr[-3000:])  # + 2 subflows
+        assert ran == ["COMPLETED"] * 4, (ran, worker.stdout[-3000:] + worker.stderr[-3000:])  # + 3 subflows
         assert any(r["state_type"] == "SCHEDULED" for r in runs)  # the cron schedule queued nightly runs
 
     store = WeightStore.open(url, read_only=True)
@@ -98,3 +99,4 @@ def test_nightly_deployment_grows_the_store_and_refits_through_a_worker(tmp_path
     space = load_space(url)
     assert space.k == 2 and space.row_ids.tolist() == [0, 1, 2, 3]
     np.testing.assert_allclose(space.mean, store.read_rows(range(4)).mean(axis=0), rtol=1e-5, atol=1e-7)
+    assert load_directions(url).m == 1 and "beard" in load_directions(url).names  # refit after the space (k=2: m=1)

@@ -1,5 +1,10 @@
-"""`w2w run`'s flow, end to end on the embedded model, through a real (temporary) Prefect API."""
+"""`w2w run`'s flow end to end through a real (temporary) Prefect API, on the untrained tiny model without the zoo
+(fewer identities, steps and images than the default run: the mechanics, not the quality; test_run_report.py
+checks the real run's numbers)."""
+from __future__ import annotations
+
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -7,25 +12,67 @@ from PIL import Image
 
 from storage.space_store import load_space
 from storage.weight_store import WeightStore
-from tasks.config import DatasetConfig, ReportConfig, RunConfig
+from tasks.config import PicturesConfig, ReportConfig, RunConfig, ZooConfig
+from tests.flows.dataset_support import dataset_config
+from w2w_core.finetune.config import FinetuneConfig
+from w2w_core.inversion.config import InversionConfig
 
 pytestmark = pytest.mark.integration
 
 
-def test_run_builds_store_fits_space_and_draws_report(prefect_api, tmp_path):
+def small_run(model_dir) -> RunConfig:
+    report = ReportConfig(pictures=PicturesConfig(images_per_model=2, steps=4), n_samples=3, n_edited=4,
+                          edit_attributes=("beard", "smiling"), inversion=InversionConfig(steps=5),
+                          single_image=FinetuneConfig(steps=3))
+    return RunConfig(n_identities=10, use_zoo=False, n_heldout=2, k=6,
+                     zoo=replace(ZooConfig(), dataset=dataset_config(model_dir, steps=3, batch_size=4)), report=report)
+
+
+@pytest.fixture(scope="module")
+def run_folder(prefect_api, tmp_path_factory, tiny_model_dir):
     from flows.end_to_end import w2w_run
 
-    report = ReportConfig(n_dataset_rows=2, n_samples=2, images_per_model=2)
-    config = RunConfig(n_identities=4, k=2, dataset=DatasetConfig(batch_size=2).with_steps(3), report=report)
-    summary = w2w_run(str(tmp_path), config)
-    store = WeightStore.open(str(tmp_path / "store"))
-    assert store.counts()["done"] == 4 and store.verify().ok
-    space = load_space(str(tmp_path / "store"))
-    assert space.k == 2 and sorted(space.row_ids.tolist()) == [0, 1, 2, 3]
-    np.testing.assert_allclose(space.mean, store.read_rows(range(4)).mean(0), rtol=1e-4, atol=1e-6)
-    picture = Image.open(tmp_path / "report.png")
-    assert picture.format == "PNG" and picture.height > picture.width / 2
+    folder = tmp_path_factory.mktemp("run")
+    return folder, w2w_run(str(folder), small_run(tiny_model_dir))
+
+
+def test_run_writes_a_self_contained_report_and_every_model_it_shows(run_folder, tiny_model_dir):
+    from flows.end_to_end import w2w_run
+
+    tmp_path, numbers = run_folder
+    store = WeightStore.open(str(tmp_path / "store"), read_only=True)
+    assert store.counts()["done"] == 10 and store.verify().ok
+    assert load_space(str(tmp_path / "store")).k == 6
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["counts"]["done"] == 4 and saved["k"] == 2
-    assert set(summary["fidelity_rank_percentile"]) == {"lora", "space"}
-    assert all(0.0 <= v <= 1.0 for v in saved["fidelity_rank_percentile"].values())
+    assert saved["header"]["models_in_store"] == 10 and saved["header"]["zoo_used"] is False
+    assert set(saved) >= {"header", "dataset", "samples", "edits", "inversion"}
+    assert set(saved["edits"]["flip_rate"]) == {"beard", "smiling"}
+    assert len(saved["inversion"]["id_score"]["w2w"]) == 2
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<img") >= 6 and 'src="data:image/png;base64,' in page and "http" not in page.split("<body>")[1]
+    files = sorted((tmp_path / "models").glob("*.safetensors"))
+    assert len(files) == saved["header"]["model_files_written"] == 3 + 4 * 2 * 2 + 1 + 2  # samples, edits, multi, inverted
+    assert numbers["report"].endswith("report.html")
+    again = w2w_run(str(tmp_path), small_run(tiny_model_dir))  # a rerun trains nothing
+    assert again["header"]["trained_now"] == 0
+
+
+def test_the_report_renders_in_headless_chromium_with_every_image_and_number(run_folder, tmp_path):
+    from tests.browser import open_page
+
+    folder, _ = run_folder
+    with open_page(folder / "report.html", tmp_path) as browser:
+        images = browser.execute_script("return [...document.images].map(i => [i.complete, i.naturalWidth])")
+        shown = browser.execute_script("return [...document.querySelectorAll('.number')].map(e => [e.dataset.key, e.textContent])")
+        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        browser.save_screenshot(str(tmp_path / "report.png"))
+    assert len(images) >= 6 and all(done and width > 0 for done, width in images)
+    assert not errors, errors
+    saved = json.loads((folder / "report.json").read_text())
+    assert len(shown) > 10
+    for key, text in shown:
+        value = saved
+        for part in key.split("."):
+            value = value[part]
+        assert text == (f"{value:.3f}" if isinstance(value, float) else str(value)), key
+    assert Image.open(tmp_path / "report.png").size[0] > 0

@@ -369,3 +369,11 @@ def test_a_batch_of_only_failures_marks_them_and_writes_no_rows(tmp_path):
     store.write_chunk([], np.zeros((0, 24), np.float32), [], [], [], failed={1: "diverged", 2: "no images"})
     assert store.status(range(4)).tolist() == [fmt.PENDING, fmt.FAILED, fmt.FAILED, fmt.PENDING]
     assert [reason for _, _, reason in store.failures()] == ["diverged", "no images"]
+
+
+def test_reads_take_repeated_rows_in_the_order_asked(tmp_path):
+    store = make_store(tmp_path / "s.zarr", n_rows=8)
+    data = write_batch(store, range(4))
+    np.testing.assert_array_equal(store.read_rows([2, 0, 2]), data[[2, 0, 2]])
+    with pytest.raises(InputError, match="duplicates"):
+        store.write_rows([1, 1], data[:2], [0, 0], [0, 0], "h")

@@ -44,3 +44,15 @@ def test_id_scores_are_mean_cosines_to_the_own_centroid():
     assert id_scores(embeddings, 3, centroids).tolist() == [1.0, 0.0, 0.5]
     with pytest.raises(InputError, match="do not match"):
         id_scores(embeddings[:5], 3, centroids)
+
+
+def test_spread_between_models_and_within_one():
+    from w2w_core.evaluate import centroid_cosines, majority, paired_cosines, spread_between_and_within
+
+    same = np.tile(np.eye(4)[:1], (3, 1))  # 3 images of one direction
+    embeddings = np.stack([same, np.tile(np.eye(4)[1:2], (3, 1))])  # two models, orthogonal, no spread inside
+    between, within = spread_between_and_within(embeddings)
+    assert between == pytest.approx(1.0) and within == pytest.approx(0.0)
+    assert centroid_cosines(embeddings, np.eye(4)[:2]).tolist() == [1.0, 1.0]
+    assert paired_cosines(embeddings, embeddings[::-1]).tolist() == [0.0, 0.0]
+    assert majority(np.array([[[1, 0], [1, 1], [0, 0]]], bool)).tolist() == [[True, False]]

@@ -9,7 +9,8 @@ import torch
 
 from w2w_core import world
 from w2w_core.errors import InputError
-from w2w_core.inversion import InversionConfig, invert, model_of
+from w2w_core.inversion.config import InversionConfig
+from w2w_core.inversion.optimise import invert, model_of
 from w2w_core.lora.adapter import layout_for
 from w2w_core.lora.layout import LoraSpec
 from w2w_core.space import Space, project
