@@ -69,6 +69,9 @@ def build(
             from storage.identity_files import read_manifest
 
             read_manifest(identities)
+    from cli.processes import end_children_with_this_process
+
+    end_children_with_this_process()  # SIGTERM / Ctrl-C end everything this command starts
     from flows.dataset import DatasetIncompleteError, build_weights_dataset
 
     from tasks.progress import store_progress

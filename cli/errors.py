@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
+import sys
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -13,9 +15,25 @@ EXIT_BAD_INPUT = 2  # the user's input (or store, or file) was wrong: the messag
 
 
 def fail(error: Exception | str, exit_code: int = EXIT_BAD_INPUT) -> NoReturn:
-    """Print `error: <message>` and end the command with `exit_code`."""
+    """Print `error: <message>` and end the command with `exit_code`.
+
+    Requests still in flight when the error came (zarr's concurrent reads of an unreachable store)
+    are dropped as the process exits; Python would report each as "Exception ignored": the one line
+    above already said what went wrong, so those reports are silenced.
+    """
     typer.secho(f"error: {error}", fg="red", err=True)
+    sys.unraisablehook = _quiet_unraisable
     raise typer.Exit(exit_code)
+
+
+def _quiet_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """Drop the cleanup noise of abandoned I/O coroutines; report anything else as Python would."""
+    if inspect.iscoroutine(unraisable.object) or type(unraisable.exc_value).__module__.split(".")[0] in _IO_LIBRARIES:
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+_IO_LIBRARIES = {"aiohttp", "aiobotocore", "botocore", "s3fs", "fsspec", "zarr", "asyncio"}
 
 
 @contextlib.contextmanager

@@ -8,9 +8,14 @@ import typer
 from cli import base, dataset, directions, edit, identity, invert, run, s3, space, zoo
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Library chatter that is not the user's business (torchvision hints, weight-loading bars): errors only.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 # The temporary Prefect API a local run starts can take a while on a loaded laptop; no telemetry.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
 
 app = typer.Typer(help="weights2weights: identity LoRAs as data.", no_args_is_help=True, pretty_exceptions_enable=False)
 app.command()(identity.finetune)

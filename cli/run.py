@@ -22,6 +22,9 @@ def run(
     """The whole idea on the embedded default: zoo + new identities -> w2w space -> samples, edits, inversions."""
     with failing_cleanly():
         config = RunConfig(n_identities=n_identities, use_zoo=zoo, n_heldout=heldout, k=k)
+        from cli.processes import end_children_with_this_process
+
+        end_children_with_this_process()  # SIGTERM / Ctrl-C end everything this command starts
         from flows.end_to_end import w2w_run
 
         numbers = w2w_run(str(out), config)

@@ -42,10 +42,25 @@ def fit(
         config = PCAConfig(k=k, method=method, standardize=standardize, n_oversamples=n_oversamples,
                            n_power_iter=n_power_iter, seed=seed)
         read = ReadConfig(scheduler=scheduler, backend=backend)
+        _check_store_can_fit(store_url, k)
+        from cli.processes import end_children_with_this_process
+
+        end_children_with_this_process()  # SIGTERM / Ctrl-C end everything this command starts
         from flows.space import fit_space
 
         result = fit_space(store_url, config, read, space_url=space_url)
     typer.echo(json.dumps(result, indent=2))
+
+
+def _check_store_can_fit(store_url: str, k: int) -> None:
+    """Before Prefect starts: the store exists, is reachable, and has more done rows than k."""
+    from storage.weight_store import WeightStore
+    from w2w_core.errors import InputError
+
+    done = WeightStore.open(store_url, read_only=True).counts()["done"]
+    if done < 2 or k > done - 1:
+        raise InputError(f"k={k} components, but the store at {store_url} has {done} done rows: a space of "
+                         f"{done} models has at most {max(done - 1, 0)} components")
 
 
 @app.command()

@@ -31,6 +31,9 @@ def build(
     with failing_cleanly():
         config = replace(ZooConfig(), n_identities=n)
         fan_out = FanOutConfig(workers=workers, threads_per_worker=threads_per_worker)
+        from cli.processes import end_children_with_this_process
+
+        end_children_with_this_process()  # SIGTERM / Ctrl-C end everything this command starts
         from flows.zoo import build_zoo
 
         record = build_zoo(str(out), config, fan_out, "w2w " + shlex.join(sys.argv[1:]))

@@ -38,7 +38,15 @@ def _task_runner(fan_out: FanOutConfig):
     if fan_out.local_workers == 1:
         return ThreadPoolTaskRunner(max_workers=1)
     return ProcessPoolTaskRunner(max_workers=fan_out.local_workers, initializer=init_worker,
-                                 initargs=(fan_out.threads_per_worker,))
+                                 initargs=(fan_out.threads_per_worker, _api_url()))
+
+
+def _api_url() -> str:
+    """The Prefect API this flow run talks to (a temporary local one included), for the worker processes."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return str(client.api_url)
 
 
 def _resources(fan_out: FanOutConfig):

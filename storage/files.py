@@ -1,16 +1,4 @@
-"""Local files written whole or not at all."""
-from __future__ import annotations
+"""Local files written whole or not at all (the one implementation lives in w2w_core/files.py)."""
+from w2w_core.files import write_atomic
 
-import os
-import tempfile
-from pathlib import Path
-
-
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as file:
-        file.write(data)
-    os.replace(file.name, path)
-    return path
+__all__ = ["write_atomic"]

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import weakref
 from collections.abc import Mapping, Sequence
@@ -90,10 +91,12 @@ def storage_options_for(config: S3Config) -> dict[str, Any]:
 
 
 def resolve_storage_options(url: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The options to use for `url`: as given, or for s3:// URLs built from the AWS env vars."""
-    if storage_options is not None:
-        return dict(storage_options)
-    return storage_options_for(S3Config.from_env()) if is_s3(url) else None
+    """The options to use for `url`: as given, or for s3:// URLs built from the AWS env vars; an
+    endpoint that takes no connection fails here, at once."""
+    options = dict(storage_options) if storage_options is not None else (
+        storage_options_for(S3Config.from_env()) if is_s3(url) else None)
+    check_endpoint(url, options)
+    return options
 
 
 def ensure_bucket(url: str, storage_options: Mapping[str, Any] | None) -> None:
@@ -263,3 +266,26 @@ def check_bucket_access(url: str, config: S3Config) -> None:
     bucket = url.split("://", 1)[1].split("/", 1)[0]
     with storage_errors(url, "list the bucket", options):
         s3fs.S3FileSystem(**options).ls(bucket)
+
+
+_REACHED: dict[str, float] = {}  # endpoint -> when a connection to it last succeeded
+REACH_TIMEOUT_S = 3.0
+
+
+def check_endpoint(url: str, storage_options: Mapping[str, Any] | None) -> None:
+    """Fail at once, in one line, if the S3 endpoint of an s3:// URL takes no connection.
+
+    Without this, botocore's retries take 10-40 s to give up on a server that is not running.
+    A successful connection is remembered for a minute.
+    """
+    endpoint = (storage_options or {}).get("endpoint_url")
+    if not is_s3(url) or not endpoint or time.monotonic() - _REACHED.get(endpoint, -1e9) < 60:
+        return
+    parsed = urllib.parse.urlsplit(endpoint)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=REACH_TIMEOUT_S).close()
+    except OSError as err:
+        raise StorageError(f"could not reach the object store for {url} at {endpoint}: is the S3 server running "
+                           f"and AWS_ENDPOINT_URL right? ({type(err).__name__}: {err})") from err
+    _REACHED[endpoint] = time.monotonic()

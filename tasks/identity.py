@@ -20,7 +20,7 @@ from w2w_core.finetune.config import FinetuneConfig, FinetuneResult
 from w2w_core.finetune.trainer import finetune_identities
 from w2w_core.generate import generate_images
 from w2w_core.images import image_grid, load_image_files
-from w2w_core.lora.files import export_lora_file
+from w2w_core.lora.files import check_file_fits, export_lora_file
 
 
 def write_png(path: Path, picture) -> Path:
@@ -110,8 +110,9 @@ def generate_grid(lora: Path | None, prompt: str, out: Path, n: int, seed: int, 
 
 
 def load_lora_file(base: BaseModel, lora: Path) -> None:
-    if not Path(lora).is_file():
-        raise InputError(f"LoRA file {lora} does not exist")
+    """Load a LoRA file into the pipeline the ordinary way, after checking it fits the UNet (so a file of
+    another layout is named, with the tensor and shapes that differ, instead of failing inside diffusers)."""
+    check_file_fits(lora, base.pipe.unet, base.model_id, base.model_hash)
     try:
         base.pipe.load_lora_weights(str(lora))
     except (ValueError, KeyError, RuntimeError, OSError) as error:

@@ -19,20 +19,17 @@ from tasks.config import PicturesConfig
 from w2w_core.base_model import DEFAULT_MODEL_DIR, DEFAULT_MODEL_ID, BaseModel, load_base_model
 from w2w_core.errors import InputError
 from w2w_core.generate import generate_many
-from w2w_core.lora.files import export_kohya_file, export_lora_file, import_lora_file
+from w2w_core.lora.files import export_kohya_file, export_lora_file, import_lora_file, refuse_pickle
 from w2w_core.lora.layout import LoraLayout, check_vector
 
 FORMATS = {"diffusers": export_lora_file, "kohya": export_kohya_file}
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
 def load_model(model: str, store: WeightStore) -> tuple[np.ndarray, str]:
     """(θ, a short name) of MODEL, checked against the store's layout."""
     layout = LoraLayout.from_dict(store.layout)
     path = Path(model)
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise InputError(f"{path} is a pickle file, which can run code when loaded: w2w reads LoRA models "
-                         "from .safetensors only")
+    refuse_pickle(path)
     if path.suffix == ".npy":
         return _load_theta(path, layout), path.parent.name or path.stem
     if path.suffix == ".safetensors" or path.is_file():

@@ -122,12 +122,15 @@ def _train_group(base: SharedBase, source: IdentitySource, rows: list[int],
     return [outcomes.get(r, images[r]) for r in rows]
 
 
-def init_worker(threads: int, poll_s: float = 0.5) -> None:
-    """Start a local worker process: `threads` torch threads (one each is fastest on shared cores), and a
-    watchdog that ends the worker when the process that started it dies, even by kill -9."""
+def init_worker(threads: int, api_url: str | None = None, poll_s: float = 0.5) -> None:
+    """Start a local worker process: `threads` torch threads (one each is fastest on shared cores), the
+    flow's Prefect API (else each worker would start a temporary server of its own), and a watchdog
+    that ends the worker when the process that started it dies, even by kill -9."""
     import torch
 
     torch.set_num_threads(threads)
+    if api_url:
+        os.environ.setdefault("PREFECT_API_URL", api_url)
     parent = os.getppid()
 
     def watch() -> None:

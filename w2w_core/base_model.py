@@ -7,9 +7,10 @@ or a real Stable Diffusion 1.5 folder through exactly the same code.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,13 +161,29 @@ def load_pipeline(folder: str | Path | None = None) -> StableDiffusionPipeline:
             "with pipeline.save_pretrained(), such as a Stable Diffusion 1.5 checkout."
         )
     try:
-        pipe = StableDiffusionPipeline.from_pretrained(
-            path, safety_checker=None, feature_extractor=None, requires_safety_checker=False
-        )
+        with _quiet_loading():
+            pipe = StableDiffusionPipeline.from_pretrained(
+                path, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+            )
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(f"could not load the diffusion model in {path}: {error}") from error
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No per-component loading bars from diffusers and transformers while a pipeline loads."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        diffusers_logging.enable_progress_bar()
+        transformers_logging.enable_progress_bar()
 
 
 def model_hash(folder: str | Path | None = None) -> str:

@@ -1,5 +1,6 @@
 """The one-identity commands as a user types them: w2w finetune, w2w generate."""
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -76,3 +77,37 @@ def test_bad_input_gives_a_message_not_a_traceback(tmp_path):
     wrong = runner.invoke(app, ["generate", str(alien), "--out", str(tmp_path / "g.png")])
     assert wrong.exit_code == 2 and "does not fit" in wrong.output
     assert not (tmp_path / "g.png").exists()
+
+
+def test_generate_names_the_tensor_of_a_lora_file_that_does_not_fit(tmp_path):
+    from w2w_core.base_model import load_base_model
+    from w2w_core.lora.adapter import layout_for
+    from w2w_core.lora.layout import LoraSpec
+
+    base = load_base_model()
+    layout = layout_for(base.pipe.unet, LoraSpec(), base.model_id, base.model_hash)
+    tensors = {"unet." + k: torch.zeros(s) for k, s in zip(layout.keys, layout.shapes)}
+    wrong = "unet." + layout.keys[2]
+    tensors[wrong] = torch.zeros(1, layout.shapes[2][1] + 3)  # a valid file whose one factor has the wrong width
+    save_file(tensors, tmp_path / "wrong.safetensors")
+    result = runner.invoke(app, ["generate", str(tmp_path / "wrong.safetensors"), "--out", str(tmp_path / "g.png")])
+    assert result.exit_code == 2 and layout.keys[2] in result.output and "shape" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3
+    pickled = tmp_path / "lora.bin"
+    pickled.write_bytes(b"\x80\x04")
+    refused = runner.invoke(app, ["generate", str(pickled)])
+    assert refused.exit_code == 2 and "pickle file" in refused.output
+
+
+def test_base_train_never_writes_over_the_shipped_model_by_default(tmp_path, monkeypatch):
+    import w2w_core.base_training as training
+
+    written = []
+    monkeypatch.setattr(training, "train_base_model", lambda config, out: written.append(out) or {"out": str(out)})
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["base", "train"]).exit_code == 0
+    assert written == [Path("w2w-out/tiny_sd")]
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("mine")
+    refused = runner.invoke(app, ["base", "train", "--out", str(tmp_path / "notes")])
+    assert refused.exit_code == 2 and "holds something other than a model" in refused.output

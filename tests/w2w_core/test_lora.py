@@ -155,3 +155,19 @@ def test_a_lora_file_of_another_base_model_is_refused_by_name(untrained_base, tm
     mine = LoraLayout(layout.keys, layout.shapes, layout.spec, untrained_base.model_id, untrained_base.model_hash)
     with pytest.raises(LayoutMismatchError, match="was trained on other/model"):
         import_lora_file(path, mine)
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    from w2w_core.files import write_atomic
+
+    layout = LoraLayout(("a.to_q.lora_A.weight", "a.to_q.lora_B.weight"), ((1, 4), (4, 1)), LoraSpec(), "m", "h")
+    old = os.umask(0o027)
+    try:
+        lora = export_lora_file(np.ones(8, np.float32), layout, tmp_path / "l.safetensors")
+        report = write_atomic(tmp_path / "r.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (lora.stat().st_mode & 0o777) == (report.stat().st_mode & 0o777) == 0o640
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind

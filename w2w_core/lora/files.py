@@ -8,16 +8,16 @@ into place: a crash never leaves half a file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from w2w_core.errors import InputError, LayoutMismatchError
+from w2w_core.files import write_atomic
 from w2w_core.lora.layout import LoraLayout, check_state_dict
 from w2w_core.lora.vectors import flatten, unflatten
 
@@ -36,16 +36,7 @@ def _metadata(layout: LoraLayout) -> dict[str, str]:
 
 
 def _write(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as file:
-        temporary = Path(file.name)
-    try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(temporary), metadata=metadata)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
 
 
 def export_lora_file(vector: np.ndarray, layout: LoraLayout, path: str | Path) -> Path:
@@ -95,6 +86,7 @@ def _from_kohya(raw: dict[str, torch.Tensor], layout: LoraLayout) -> dict[str, t
 def import_lora_file(path: str | Path, layout: LoraLayout) -> np.ndarray:
     """Read a diffusers or kohya LoRA file back into θ, checking it against the layout."""
     path = Path(path)
+    refuse_pickle(path)
     if not path.is_file():
         raise InputError(f"LoRA file {path} does not exist")
     try:
@@ -110,3 +102,55 @@ def import_lora_file(path: str | Path, layout: LoraLayout) -> np.ndarray:
         tensors = {k.removeprefix(FILE_PREFIX): v for k, v in raw.items()}
     check_state_dict(tensors, layout, f"LoRA file {path}")
     return flatten(tensors, layout)
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")  # loading these can run code: refused
+
+
+def refuse_pickle(path: str | Path) -> None:
+    """LoRA models are read from .safetensors only: a pickle-based file can run code when loaded."""
+    if Path(path).suffix.lower() in PICKLE_SUFFIXES:
+        raise InputError(f"{path} is a pickle file, which can run code when loaded: w2w reads LoRA models from "
+                         ".safetensors only (convert it with safetensors first)")
+
+
+def check_file_fits(path: str | Path, unet: torch.nn.Module, base_model_id: str, base_model_hash: str) -> LoraLayout:
+    """The layout of `unet` that the LoRA file at `path` has (rank and targets read off the file), or a
+    LayoutMismatchError naming the first tensor that is missing, unexpected or of the wrong shape."""
+    from w2w_core.lora.adapter import layout_for
+    from w2w_core.lora.layout import LoraSpec
+
+    path = Path(path)
+    refuse_pickle(path)
+    if not path.is_file():
+        raise InputError(f"LoRA file {path} does not exist")
+    try:
+        with safe_open(path, framework="pt") as file:
+            raw = {k: file.get_slice(k).get_shape() for k in file.keys()}
+    except Exception as error:  # safetensors raises its own error types for corrupt headers
+        raise InputError(f"{path} is not a readable safetensors LoRA file: {error}") from error
+    shapes = _module_shapes(raw, unet)
+    down = [k for k in shapes if k.endswith(".lora_A.weight")]
+    if not down:
+        raise LayoutMismatchError(f"LoRA file {path} holds no UNet LoRA factors (no unet.*.lora_A.weight or "
+                                  "lora_unet_*.lora_down.weight tensors)")
+    targets = tuple(sorted({k.removesuffix(".lora_A.weight").rsplit(".", 1)[-1] for k in down}))
+    spec = LoraSpec(targets, int(shapes[down[0]][0]))
+    layout = layout_for(unet, spec, base_model_id, base_model_hash)
+    check_state_dict({k: SimpleNamespace(shape=v) for k, v in shapes.items()}, layout, f"LoRA file {path}")
+    return layout
+
+
+def _module_shapes(raw: dict[str, list[int]], unet: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes under the UNet's module names (kohya stems are matched to the UNet's own modules)."""
+    if not any(k.startswith(KOHYA_PREFIX) for k in raw):
+        return {k.removeprefix(FILE_PREFIX): tuple(v) for k, v in raw.items()}
+    modules = {name.replace(".", "_"): name for name, _ in unet.named_modules()}
+    out = {}
+    for key, shape in raw.items():
+        stem, part = key.removeprefix(KOHYA_PREFIX).split(".", 1)
+        if part == "alpha":
+            continue
+        factor = "lora_A" if part.startswith("lora_down") else "lora_B"
+        out[f"{modules.get(stem, stem)}.{factor}.weight"] = tuple(shape)
+    return out
