@@ -19,6 +19,7 @@ from flows.directions import fit_directions
 from flows.space import fit_space
 from storage.read_config import ReadConfig
 from tasks.config import DatasetConfig, FanOutConfig
+from tasks.credentials import refuse_secrets_in_parameters, use_credentials_block_task
 from tasks.dataset import store_size_task
 from w2w_core.directions import DirectionsConfig
 from w2w_core.pca import PCAConfig
@@ -30,13 +31,18 @@ NIGHTLY_SPACE = PCAConfig(k=64)  # the space refit after each night's growth
 @flow(name="grow-and-refit")
 def grow_and_refit(store_url: str, add_identities: int = 256, config: DatasetConfig = DatasetConfig(),
                    space: PCAConfig = NIGHTLY_SPACE, directions_config: DirectionsConfig = DirectionsConfig(),
-                   fan_out: FanOutConfig = FanOutConfig(),
+                   fan_out: FanOutConfig = FanOutConfig(), credentials_block: str | None = None,
                    storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train `add_identities` more identities into the store, then refit the space.
 
-    storage_options: leave None and give the worker AWS_* variables (Prefect stores parameters).
+    credentials_block: the name of a Prefect Secret block with the S3 key and secret (tasks/credentials.py);
+    None: the worker's AWS_* environment. Credentials are never a parameter (Prefect stores parameters).
+    storage_options: non-secret fsspec options only; a key or secret here is refused.
     fan_out.scheduler_address: a Dask scheduler for both the batches (GPU workers) and the PCA blocks.
     """
+    refuse_secrets_in_parameters(storage_options)
+    if credentials_block:
+        use_credentials_block_task(credentials_block)
     target = store_size_task(store_url, storage_options) + add_identities
     built = build_weights_dataset(store_url, target, config, fan_out, storage_options, return_state=True)
     read = ReadConfig(scheduler=fan_out.scheduler_address)

@@ -18,6 +18,7 @@ from prefect.futures import wait
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from tasks.config import DatasetConfig, FanOutConfig
+from tasks.credentials import refuse_secrets_in_parameters
 from tasks.dataset import dataset_summary_task, prepare_store_task
 from tasks.training import init_worker, train_identity_batch
 from w2w_core.errors import W2WError
@@ -71,6 +72,7 @@ def build_weights_dataset(store_url: str, n_identities: int | None = None, confi
     records flow parameters, so secrets passed here would be stored with the run).
     lr_overrides: row -> learning rate for this run only (retrain diverged rows gentler).
     """
+    refuse_secrets_in_parameters(storage_options)
     n_identities, todo = prepare_store_task(store_url, n_identities, config, storage_options)
     batch_task = train_identity_batch.with_options(retries=fan_out.retries,
                                                    retry_delay_seconds=fan_out.retry_delay_s)

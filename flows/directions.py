@@ -14,6 +14,7 @@ from prefect import flow
 from storage.boundary import redact_url
 from storage.read_config import ReadConfig
 from tasks.config import EditConfig, SampleConfig
+from tasks.credentials import refuse_secrets_in_parameters
 from tasks.directions import fit_directions_task, save_directions_task
 from tasks.editing import edit_model_task
 from tasks.sampling import sample_models_task
@@ -24,6 +25,7 @@ from w2w_core.directions import DirectionsConfig, directions_summary
 def fit_directions(store_url: str, config: DirectionsConfig = DirectionsConfig(), read: ReadConfig = ReadConfig(),
                    storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One direction per attribute of the store, in its space's first m components; saved beside the space."""
+    refuse_secrets_in_parameters(storage_options)
     directions = fit_directions_task(store_url, config, storage_options, read)
     where = save_directions_task(directions, store_url, storage_options)
     return {"directions_url": redact_url(where), **directions_summary(directions)}
@@ -34,6 +36,7 @@ def edit_models(store_url: str, models: Sequence[str], out: str, edits: Mapping[
                 sweep: tuple[str, list[float]] | None = None, config: EditConfig = EditConfig(),
                 storage_options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Each model edited (and swept) along the store's directions, into `out/<model>/`."""
+    refuse_secrets_in_parameters(storage_options)
     return [edit_model_task(model, store_url, f"{out}/{i:02d}", edits, sweep, config, storage_options)
             for i, model in enumerate(models)]
 
@@ -42,4 +45,5 @@ def edit_models(store_url: str, models: Sequence[str], out: str, edits: Mapping[
 def sample_models(store_url: str, out: str, config: SampleConfig = SampleConfig(),
                   storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """New identity models from the store's space, as LoRA files beside their nearest training identities."""
+    refuse_secrets_in_parameters(storage_options)
     return sample_models_task(store_url, out, config, storage_options)

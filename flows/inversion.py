@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import flow
 
+from tasks.credentials import refuse_secrets_in_parameters
 from tasks.inversion import invert_images_task
 from w2w_core.inversion.config import InversionConfig
 
@@ -15,4 +16,5 @@ def invert_images(paths: Sequence[str], store_url: str, out: str, config: Invers
                   mask_paths: Sequence[str | None] | None = None,
                   storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One LoRA file and its coefficients per image, under `out`."""
+    refuse_secrets_in_parameters(storage_options)
     return invert_images_task(list(paths), store_url, out, config, mask_paths, storage_options)

@@ -8,6 +8,7 @@ from prefect import flow
 
 from storage.format import SPACE_GROUP
 from storage.read_config import ReadConfig
+from tasks.credentials import refuse_secrets_in_parameters
 from tasks.space import fit_space_task, fit_summary, save_space_task
 from w2w_core.pca import PCAConfig
 
@@ -22,6 +23,7 @@ def fit_space(store_url: str, config: PCAConfig, read: ReadConfig = ReadConfig()
     records flow parameters, so secrets passed here would be stored with the run).
     space_url: where to save the space; None: the `space/` group of the store.
     """
+    refuse_secrets_in_parameters(storage_options)
     space = fit_space_task(store_url, config, storage_options, read)
     where = save_space_task(space, space_url or store_url, storage_options, None if space_url else SPACE_GROUP)
     return fit_summary(space, where)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.boundary import is_s3, storage_errors
-from w2w_core.errors import StorageError
+from w2w_core.errors import InputError, StorageError
 
 ENV_KEY, ENV_SECRET, ENV_ENDPOINT = "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"
 
@@ -289,3 +289,35 @@ def check_endpoint(url: str, storage_options: Mapping[str, Any] | None) -> None:
         raise StorageError(f"could not reach the object store for {url} at {endpoint}: is the S3 server running "
                            f"and AWS_ENDPOINT_URL right? ({type(err).__name__}: {err})") from err
     _REACHED[endpoint] = time.monotonic()
+
+
+SECRET_OPTION_NAMES = ("key", "secret", "token", "password", "aws_access_key_id", "aws_secret_access_key",
+                       "aws_session_token", "session_token")
+
+
+def secret_option_names(storage_options: Mapping[str, Any] | None) -> list[str]:
+    """The names of options that hold credentials (key, secret, token...), nested ones dotted."""
+    return sorted(_secret_names(storage_options or {}))
+
+
+def _secret_names(options: Mapping[str, Any], prefix: str = "") -> set[str]:
+    names = set()
+    for name, value in options.items():
+        if isinstance(value, Mapping):
+            names |= _secret_names(value, f"{prefix}{name}.")
+        elif str(name).lower() in SECRET_OPTION_NAMES and value:
+            names.add(f"{prefix}{name}")
+    return names
+
+
+def export_credentials(values: Mapping[str, str]) -> None:
+    """Put S3 credentials (key, secret, and optionally endpoint_url) into this process's AWS_* environment,
+    where every store opened after, and every local worker process, reads them."""
+    names = {"key": ENV_KEY, "secret": ENV_SECRET, "endpoint_url": ENV_ENDPOINT}
+    unknown = sorted(set(values) - set(names))
+    if unknown or not values.get("key") or not values.get("secret"):
+        raise InputError(f"a credentials block holds key, secret and optionally endpoint_url; got fields "
+                         f"{sorted(values)}")
+    for field, variable in names.items():
+        if values.get(field):
+            os.environ[variable] = str(values[field])

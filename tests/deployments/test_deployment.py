@@ -19,13 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import s3fs
 
 from deployments.dataset import WORK_POOL
-from storage.s3 import free_port
 from storage.directions_store import load_directions
+from storage.s3 import free_port, storage_options_for
 from storage.space_store import load_space
 from storage.weight_store import WeightStore
 from tests.flows.dataset_support import REPO
+from tests.s3_fixture import TEST_BUCKET
 
 DEPLOYMENT = "grow-and-refit/nightly-grow"
 
@@ -67,18 +69,43 @@ def prefect_server(env: dict[str, str], log: Path, timeout: float = 90) -> Itera
                 continue
 
 
+SECRET_BLOCK = """
+import json, sys
+from prefect.blocks.system import Secret
+Secret(value=json.loads(sys.argv[1])).save("w2w-s3", overwrite=True)
+"""
+
+
+def _search_prefect_database(home: Path, secret: str) -> list[str]:
+    """Where the secret appears in the Prefect database: its file's bytes, flow-run parameters, logs, artifacts."""
+    import sqlite3
+
+    found = [str(p) for p in home.rglob("*.db*") if secret.encode() in p.read_bytes()]
+    with sqlite3.connect(home / "prefect.db") as db:
+        for table, column in (("flow_run", "parameters"), ("task_run", "task_inputs"), ("log", "message"),
+                              ("artifact", "data"), ("deployment", "parameters")):
+            rows = db.execute(f"SELECT {column} FROM {table}").fetchall()
+            found += [f"{table}.{column}" for (value,) in rows if value and secret in str(value)]
+    return found
+
+
 @pytest.mark.integration
-def test_nightly_deployment_grows_the_store_and_refits_through_a_worker(tmp_path, tiny_model_dir):
+def test_nightly_deployment_grows_the_store_and_refits_through_a_worker(tmp_path, tiny_model_dir, s3_server_factory):
+    server = s3_server_factory()
+    secret = server.config.secret
     port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "W2W_TEST_PORT": str(port),
-           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_CLI_PROMPT": "false", "PREFECT_LOGGING_LEVEL": "WARNING", "PYTHONPATH": str(REPO),
-           "OMP_NUM_THREADS": "1"}
-    url = str(tmp_path / "weights.zarr")
-    params = {"add_identities": 4, "space": {"k": 2},
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # the worker gets no credentials
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "W2W_TEST_PORT": str(port),
+                "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_CLI_PROMPT": "false", "PREFECT_LOGGING_LEVEL": "WARNING", "PYTHONPATH": str(REPO),
+                "OMP_NUM_THREADS": "1"})
+    url = f"s3://{TEST_BUCKET}/nightly"
+    params = {"add_identities": 4, "space": {"k": 2}, "credentials_block": "w2w-s3",
               "config": {"finetune": {"steps": 3}, "base_model": str(tiny_model_dir), "images_per_identity": 4,
                          "batch_size": 2}}
     with prefect_server(env, tmp_path / "server.log"):
+        subprocess.run([sys.executable, "-c", SECRET_BLOCK, json.dumps(
+            {"key": server.key, "secret": secret, "endpoint_url": server.endpoint_url})], env=env, check=True, timeout=120)
         _prefect(["work-pool", "create", WORK_POOL, "--type", "process"], env)
         _prefect(["--no-prompt", "deploy", "--all"], {**env, "W2W_STORE_URL": url})
         deployment = json.loads(_prefect(["deployment", "inspect", DEPLOYMENT, "-o", "json"], env))
@@ -87,16 +114,22 @@ def test_nightly_deployment_grows_the_store_and_refits_through_a_worker(tmp_path
         _prefect(["deployment", "run", DEPLOYMENT, "--params", json.dumps(params)], env)
         worker = subprocess.run([sys.executable, "-m", "prefect", "worker", "start", "--pool", WORK_POOL,
                                  "--run-once"], env={**env, "PREFECT_LOGGING_LEVEL": "INFO"}, cwd=REPO,
-                                timeout=240, capture_output=True, text=True)
+                                timeout=300, capture_output=True, text=True)
         assert "Flow run" in worker.stdout + worker.stderr
         runs = json.loads(_prefect(["flow-run", "ls", "-o", "json"], env))
         ran = [r["state_type"] for r in runs if r["state_type"] != "SCHEDULED"]
         assert ran == ["COMPLETED"] * 4, (ran, worker.stdout[-3000:] + worker.stderr[-3000:])  # + 3 subflows
         assert any(r["state_type"] == "SCHEDULED" for r in runs)  # the cron schedule queued nightly runs
+    assert secret not in worker.stdout + worker.stderr
+    assert _search_prefect_database(tmp_path / "prefect-home", secret) == []
 
-    store = WeightStore.open(url, read_only=True)
+    options = storage_options_for(server.config)
+    store = WeightStore.open(url, options, read_only=True)
     assert store.counts() == {"pending": 0, "done": 4, "failed": 0, "total": 4} and store.verify().ok
-    space = load_space(url)
+    space = load_space(url, options)
     assert space.k == 2 and space.row_ids.tolist() == [0, 1, 2, 3]
     np.testing.assert_allclose(space.mean, store.read_rows(range(4)).mean(axis=0), rtol=1e-5, atol=1e-7)
-    assert load_directions(url).m == 1 and "beard" in load_directions(url).names  # refit after the space (k=2: m=1)
+    assert load_directions(url, options).m == 1 and "beard" in load_directions(url, options).names  # k=2: m=1
+    fs = s3fs.S3FileSystem(**options)
+    metadata = [fs.cat_file(p) for p in fs.find(url) if p.endswith("zarr.json")]
+    assert metadata and not any(secret.encode() in m or server.key.encode() in m for m in metadata)

@@ -100,10 +100,11 @@ def _batch_waiting_to_retry(timeout: float = 120) -> None:
     raise AssertionError(f"no batch task failed and awaited a retry within {timeout} s")
 
 
-def test_s3_server_down_mid_run_is_bridged_by_task_retries(s3_server_factory, tiny_model_dir, prefect_api):
+def test_s3_server_down_mid_run_is_bridged_by_task_retries(s3_server_factory, tiny_model_dir, prefect_api, monkeypatch):
     server = s3_server_factory()
-    options = storage_options_for(S3Config(server.endpoint_url, server.key, server.config.secret,
-                                           max_attempts=1))  # errors reach the task at once
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.key)  # credentials through the environment, never a parameter
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.config.secret)
+    options = storage_options_for(S3Config(server.endpoint_url, max_attempts=1))  # errors reach the task at once
     url, config = f"s3://{TEST_BUCKET}/restart", dataset_config(tiny_model_dir, steps=SLOW_STEPS)
     before_stop: dict[str, np.ndarray] = {}
 

@@ -120,3 +120,15 @@ def test_batches_run_on_the_dask_worker_with_the_gpu_resource(tmp_path, tiny_mod
     ran = [r for r in stream.data if r["key"].startswith("train_identity_batch")]
     assert len(ran) == 6 and {r["worker"] for r in ran} == {gpu_address}
     np.testing.assert_array_equal(store_rows(url)["vectors"][5], direct_vector(config, 5))
+
+
+def test_credentials_as_a_flow_parameter_are_refused_before_anything_runs(tmp_path, tiny_model_dir, prefect_api):
+    options = {"endpoint_url": "http://127.0.0.1:9", "key": "kid", "secret": "s3cr3t"}
+    state = build(str(tmp_path / "w.zarr"), 2, 2, dataset_config(tiny_model_dir), options, return_state=True)
+    assert state.is_failed() and "storage_options hold credentials (key, secret)" in state.message
+    assert "s3cr3t" not in state.message and not (tmp_path / "w.zarr").exists()
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.parameters["storage_options"] == {"endpoint_url": "http://127.0.0.1:9", "key": "***", "secret": "***"}
