@@ -16,6 +16,7 @@ from zarr.codecs import ZstdCodec
 
 from storage.boundary import is_s3, redact_url, storage_errors
 from storage.s3 import ensure_bucket, resolve_storage_options
+from storage.safety import check_arrays_are_safe
 from w2w_core.directions import Directions
 from w2w_core.errors import StorageError, StoreNotFoundError
 
@@ -58,6 +59,7 @@ def load_directions(url: str, storage_options: Mapping[str, Any] | None = None,
     """Read the directions at `url`/`group`."""
     source = directions_url(url, group)
     options = resolve_storage_options(source, storage_options)
+    check_arrays_are_safe(source, ("vectors", "unit", "names"), options)
     with storage_errors(source, "load the directions", options):
         try:
             root = zarr.open_group(source, mode="r", storage_options=options)

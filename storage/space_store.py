@@ -19,6 +19,7 @@ from zarr.codecs import ZstdCodec
 from storage.boundary import is_s3, redact_url, storage_errors
 from storage.format import SPACE_GROUP
 from storage.s3 import ensure_bucket, resolve_storage_options
+from storage.safety import check_arrays_are_safe
 from w2w_core.errors import InputError, StorageError
 from w2w_core.space import Space
 
@@ -84,6 +85,7 @@ def load_space(url: str, storage_options: Mapping[str, Any] | None = None,
     """Read the space at `url`/`group`; with `k`, only its first k components (fewer bytes read)."""
     source = space_url(url, group)
     options = resolve_storage_options(source, storage_options)
+    check_arrays_are_safe(source, _DIMS, options)
     with storage_errors(source, "load the w2w space", options):
         try:
             root = zarr.open_group(source, mode="r", storage_options=options)

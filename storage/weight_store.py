@@ -26,6 +26,7 @@ from storage.boundary import is_s3, is_transport_error, redact_url, storage_erro
 from storage.repair import rewrite_chunks_with
 from storage.rows import checked_rows, read_rows, row_checksums, write_rows
 from storage.s3 import ensure_bucket, resolve_storage_options
+from storage.safety import check_arrays_are_safe
 from storage.spec import StoreSpec, batches, check_reopen, check_spec, group_exists, n_params_of
 from storage.verify import VerifyReport, verify_rows
 from w2w_core.errors import InputError, LayoutMismatchError, StorageError, StoreNotFoundError
@@ -72,6 +73,7 @@ class WeightStore:
              expect_layout: Mapping[str, Any] | None = None, read_only: bool = False) -> "WeightStore":
         """Open an existing store; with `expect_layout`, fail unless the stored layout equals it."""
         options = resolve_storage_options(url, storage_options)
+        check_arrays_are_safe(url, (fmt.WEIGHTS, fmt.ATTRIBUTES, fmt.ATTRIBUTE_NAMES, *fmt.ROW_ARRAYS), options)
         with storage_errors(url, "open the weight store", options):
             try:
                 group = zarr.open_group(url, mode="r" if read_only else "r+", zarr_format=3,

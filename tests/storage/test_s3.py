@@ -149,3 +149,19 @@ def test_cli_serve_prints_endpoint_not_secret_and_stops_on_ctrl_c(tmp_path):
     assert "export AWS_ACCESS_KEY_ID=cli-key" in text
     assert secret not in text
     assert proc.returncode == 0
+
+
+def test_the_local_s3_server_refuses_unsigned_and_wrongly_signed_requests(s3_server, s3_storage_options):
+    import urllib.error
+    import urllib.request
+
+    bucket = s3_server.buckets[0]
+    s3fs.S3FileSystem(**s3_storage_options).pipe(f"{bucket}/private", b"only for the key holder")
+    for path in ("/", f"/{bucket}/", f"/{bucket}/private"):
+        with pytest.raises(urllib.error.HTTPError) as refused:  # no signature at all
+            urllib.request.urlopen(s3_server.endpoint_url + path, timeout=5)
+        assert refused.value.code in (400, 403) and b"only for the key holder" not in refused.value.read()
+    wrong = {**s3_storage_options, "secret": "not-the-secret"}
+    with pytest.raises(PermissionError):
+        s3fs.S3FileSystem(**wrong).cat_file(f"{bucket}/private")
+    assert s3_server.host == "127.0.0.1"  # off the network unless told otherwise
