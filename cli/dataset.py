@@ -18,6 +18,7 @@ from pathlib import Path
 import typer
 
 from cli.errors import fail, failing_cleanly
+from storage.format import DTYPES
 from storage.status import status_text
 from storage.weight_store import WeightStore
 from tasks.config import DatasetConfig, FanOutConfig
@@ -60,11 +61,18 @@ def build(
     with failing_cleanly():
         if n is None and identities is None:
             fail("say how many identities of the embedded world to train (--n N), or give --identities MANIFEST")
+        if n is not None and n < 1:
+            fail(f"--n must be positive, got {n}")
+        if dtype not in DTYPES:
+            fail(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         finetune = FinetuneConfig(steps=steps, learning_rate=learning_rate, instance_prompt=instance_prompt,
                                   class_prompt=class_prompt)
         config = DatasetConfig(finetune, images, str(model) if model else None, dtype, batch_size=batch_size,
                                manifest=identities, world_split=world_split)
         fan_out = FanOutConfig(retries, retry_delay, scheduler, workers=workers, threads_per_worker=threads_per_worker)
+        from storage.s3 import resolve_storage_options
+
+        resolve_storage_options(url, None)  # an unreachable S3 endpoint is refused here, at once
         if identities is not None:  # a bad manifest is refused here, before Prefect or a model starts
             from storage.identity_files import read_manifest
 
@@ -73,6 +81,9 @@ def build(
 
     end_children_with_this_process()  # SIGTERM / Ctrl-C end everything this command starts
     from flows.dataset import DatasetIncompleteError, build_weights_dataset
+    from cli.quiet import quiet_prefect_tracebacks
+
+    quiet_prefect_tracebacks()
 
     from tasks.progress import store_progress
 

@@ -37,6 +37,9 @@ def fit(
             raise InputError(f"m={config.m}, but the space at {store_url} has {space.k} components: lower m "
                              "or refit the space with a larger k")
         from flows.directions import fit_directions
+        from cli.quiet import quiet_prefect_tracebacks
+
+        quiet_prefect_tracebacks()
 
         result = fit_directions(store_url, config)
     typer.echo(json.dumps(result, indent=2))

@@ -32,5 +32,26 @@ app.add_typer(directions.app, name="directions")
 app.add_typer(zoo.app, name="zoo")
 
 
+def main() -> None:
+    """The `w2w` entry point: Typer's app, with its usage errors (an unknown option, a value of the wrong
+    type) printed as one line like every other error, exit status 2."""
+    from cli.errors import EXIT_BAD_INPUT
+
+    usage_error = type(typer.BadParameter("x")).__mro__[1]  # Typer's own click UsageError (vendored since 0.20)
+    try:
+        code = app(standalone_mode=False)  # without standalone mode, a command's exit status comes back here
+    except usage_error as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # a bare `w2w` or command group: the help was shown
+            raise SystemExit(0) from None
+        hint = f" (see `{error.ctx.command_path} --help`)" if getattr(error, "ctx", None) is not None else ""
+        typer.secho(f"error: {error.format_message()}{hint}", fg="red", err=True)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except typer.Abort:
+        raise SystemExit(130) from None
+    except typer.Exit as done:
+        raise SystemExit(done.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()

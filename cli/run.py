@@ -26,6 +26,9 @@ def run(
 
         end_children_with_this_process()  # SIGTERM / Ctrl-C end everything this command starts
         from flows.end_to_end import w2w_run
+        from cli.quiet import quiet_prefect_tracebacks
+
+        quiet_prefect_tracebacks()
 
         numbers = w2w_run(str(out), config)
     typer.echo(json.dumps({key: numbers[key] for key in SHOWN}, indent=2))

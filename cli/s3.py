@@ -38,9 +38,8 @@ def _credentials(new_credentials: Path | None) -> tuple[str, str]:
         return f"w2w-{secrets.token_hex(4)}", secrets.token_hex(20)
     key, secret = os.environ.get(ENV_KEY), os.environ.get(ENV_SECRET)
     if not key or not secret:
-        fail(f"set {ENV_KEY} and {ENV_SECRET} first (the server accepts exactly that pair), e.g.\n"
-             f"  export {ENV_KEY}=w2w {ENV_SECRET}=$(python -c 'import secrets; print(secrets.token_hex(20))')\n"
-             "or pass --new-credentials FILE to generate a pair into FILE (mode 0600) and `source FILE`.")
+        fail(f"set {ENV_KEY} and {ENV_SECRET} first (the server accepts exactly that pair), or pass "
+             "--new-credentials FILE to have a pair generated into FILE (mode 0600) and then `source FILE`")
     return key, secret
 
 

@@ -14,6 +14,7 @@ from cli.errors import failing_cleanly
 from storage.format import SPACE_GROUP
 from storage.read_config import ReadConfig
 from w2w_core.pca import PCAConfig
+from w2w_core.pca.backend import array_module
 
 app = typer.Typer(help="The w2w space: PCA of the weight store.", no_args_is_help=True)
 
@@ -42,11 +43,15 @@ def fit(
         config = PCAConfig(k=k, method=method, standardize=standardize, n_oversamples=n_oversamples,
                            n_power_iter=n_power_iter, seed=seed)
         read = ReadConfig(scheduler=scheduler, backend=backend)
+        array_module(backend)  # no CuPy or no GPU: said here, before Prefect starts
         _check_store_can_fit(store_url, k)
         from cli.processes import end_children_with_this_process
 
         end_children_with_this_process()  # SIGTERM / Ctrl-C end everything this command starts
         from flows.space import fit_space
+        from cli.quiet import quiet_prefect_tracebacks
+
+        quiet_prefect_tracebacks()
 
         result = fit_space(store_url, config, read, space_url=space_url)
     typer.echo(json.dumps(result, indent=2))

@@ -35,6 +35,9 @@ def build(
 
         end_children_with_this_process()  # SIGTERM / Ctrl-C end everything this command starts
         from flows.zoo import build_zoo
+        from cli.quiet import quiet_prefect_tracebacks
+
+        quiet_prefect_tracebacks()
 
         record = build_zoo(str(out), config, fan_out, "w2w " + shlex.join(sys.argv[1:]))
     typer.echo(json.dumps(record["runs"][-1], indent=2))

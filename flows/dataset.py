@@ -20,7 +20,8 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from tasks.config import DatasetConfig, FanOutConfig
 from tasks.credentials import refuse_secrets_in_parameters
 from tasks.dataset import dataset_summary_task, prepare_store_task
-from tasks.training import init_worker, train_identity_batch
+from tasks.training import train_identity_batch
+from tasks.workers import end_worker_processes, init_worker
 from w2w_core.errors import W2WError
 
 GPU_RESOURCE = "GPU"  # Dask worker resource a batch asks for: start GPU workers with --resources GPU=1
@@ -50,6 +51,17 @@ def _api_url() -> str:
         return str(client.api_url)
 
 
+@contextlib.contextmanager
+def _workers_end_on_interrupt():
+    """On SIGTERM or Ctrl-C inside the block, end the local workers at once (else the pool waits for their
+    batches to finish before the flow can stop)."""
+    try:
+        yield
+    except BaseException:
+        end_worker_processes()
+        raise
+
+
 def _resources(fan_out: FanOutConfig):
     """Dask annotation that sends each batch to a worker with a free GPU (none on threads)."""
     if fan_out.scheduler_address is None or fan_out.gpus_per_batch <= 0:
@@ -76,7 +88,7 @@ def build_weights_dataset(store_url: str, n_identities: int | None = None, confi
     n_identities, todo = prepare_store_task(store_url, n_identities, config, storage_options)
     batch_task = train_identity_batch.with_options(retries=fan_out.retries,
                                                    retry_delay_seconds=fan_out.retry_delay_s)
-    with _task_runner(fan_out) as runner, _resources(fan_out):
+    with _task_runner(fan_out) as runner, _resources(fan_out), _workers_end_on_interrupt():
         futures = [runner.submit(batch_task, {"store_url": store_url, "rows": rows, "config": config,
                                               "storage_options": storage_options,
                                               "lr_overrides": lr_overrides})

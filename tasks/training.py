@@ -12,8 +12,6 @@ runs per flow).
 """
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -120,25 +118,6 @@ def _train_group(base: SharedBase, source: IdentitySource, rows: list[int],
         outcomes = dict(zip(usable, finetune_identities(base.model, [images[r] for r in usable], config.finetune,
                                                         progress=False))) if usable else {}
     return [outcomes.get(r, images[r]) for r in rows]
-
-
-def init_worker(threads: int, api_url: str | None = None, poll_s: float = 0.5) -> None:
-    """Start a local worker process: `threads` torch threads (one each is fastest on shared cores), the
-    flow's Prefect API (else each worker would start a temporary server of its own), and a watchdog
-    that ends the worker when the process that started it dies, even by kill -9."""
-    import torch
-
-    torch.set_num_threads(threads)
-    if api_url:
-        os.environ.setdefault("PREFECT_API_URL", api_url)
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_s)
-        os._exit(1)  # the flow that owned this worker is gone: nobody will collect its batch
-
-    threading.Thread(target=watch, name="w2w-parent-watchdog", daemon=True).start()
 
 
 # ---- Prefect task ---------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ def test_cli_serve_prints_endpoint_not_secret_and_stops_on_ctrl_c(tmp_path):
     port, secret = free_port(), "cli-secret-value-123"
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "cli-key", "AWS_SECRET_ACCESS_KEY": secret}
     env.pop("AWS_ENDPOINT_URL", None)
-    cmd = [sys.executable, "-c", "from cli.main import app; app()", "s3", "serve",
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", "s3", "serve",
            "--dir", str(tmp_path / "data"), "--port", str(port), "--bucket", "w2w"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
