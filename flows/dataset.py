@@ -91,7 +91,7 @@ def build_weights_dataset(store_url: str, n_identities: int | None = None, confi
     with _task_runner(fan_out) as runner, _resources(fan_out), _workers_end_on_interrupt():
         futures = [runner.submit(batch_task, {"store_url": store_url, "rows": rows, "config": config,
                                               "storage_options": storage_options,
-                                              "lr_overrides": lr_overrides})
+                                              "lr_overrides": lr_overrides, "lease_ttl_s": fan_out.lease_ttl_s})
                    for rows in todo]
         wait(futures)
         states = [f.state for f in futures]

@@ -39,6 +39,9 @@ ROW_ARRAYS: dict[str, tuple[Any, Any]] = {
 }
 WEIGHTS, ATTRIBUTES, ATTRIBUTE_NAMES = "weights", "attributes", "attribute"
 SPACE_GROUP = "space"  # sibling group written by storage/space_store.py; never touched here
+LEASES_FOLDER = "leases"  # per-chunk writer leases (storage/lease.py); plain objects, not zarr
+RUNS_FOLDER = "runs"  # what each flow run set out to do (storage/run_records.py); plain objects
+RECORD_FOLDERS = (LEASES_FOLDER, RUNS_FOLDER)  # may exist before the store does
 
 MAX_REASON_CHARS = 2000
 TARGET_CHUNK_BYTES = 8 * 2**20  # automatic params_per_chunk aims at weight chunks of about this size

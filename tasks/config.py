@@ -85,12 +85,14 @@ class FanOutConfig:
     gpus_per_batch: float = 1.0  # GPU resource each batch asks of a Dask worker (0: any worker)
     workers: int | None = None  # local processes running batches; None: one per CPU core; 1: a thread here
     threads_per_worker: int = 1  # torch threads in each local worker process (workers=1: this process's own)
+    lease_ttl_s: float = 120.0  # a dead writer's batch lease lapses after this (storage/lease.py); renewed while alive
 
     def __post_init__(self) -> None:
         if self.retries < 0 or self.retry_delay_s < 0 or (self.workers is not None and self.workers < 1) \
-                or self.threads_per_worker < 1:
-            raise InputError(f"retries and retry_delay_s must be >= 0, workers and threads_per_worker >= 1; got "
-                             f"{self.retries}, {self.retry_delay_s}, {self.workers}, {self.threads_per_worker}")
+                or self.threads_per_worker < 1 or self.lease_ttl_s <= 0:
+            raise InputError(f"retries and retry_delay_s must be >= 0, workers and threads_per_worker >= 1, "
+                             f"lease_ttl_s > 0; got {self.retries}, {self.retry_delay_s}, {self.workers}, "
+                             f"{self.threads_per_worker}, {self.lease_ttl_s}")
 
     @property
     def local_workers(self) -> int:

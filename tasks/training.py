@@ -12,8 +12,9 @@ runs per flow).
 """
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,14 +24,18 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.runtime import task_run
 
+from storage.lease import ChunkLeases, Lease
 from storage.weight_store import WeightStore
 from tasks.config import DatasetConfig, FanOutConfig
 from tasks.dataset import dataset_layout, identity_source
 from w2w_core.base_model import SharedBase, shared_base_model
-from w2w_core.errors import InputError, W2WError
+from w2w_core.errors import InputError, StorageError, W2WError
 from w2w_core.finetune.config import FinetuneResult
 from w2w_core.finetune.trainer import finetune_identities
 from w2w_core.identities.source import IdentitySource
+
+
+LEASE_WAIT_S = 1800.0  # how long a duplicate of a batch waits for the writer holding it
 
 
 @dataclass(frozen=True)
@@ -46,39 +51,50 @@ class BatchReport:
 def train_batch(store_url: str, rows: list[int], config: DatasetConfig,
                 storage_options: Mapping[str, Any] | None = None,
                 lr_overrides: Mapping[int, float] | None = None,
-                log: Callable[[str], None] = print) -> BatchReport:
+                log: Callable[[str], None] = print, lease_ttl_s: float = FanOutConfig.lease_ttl_s) -> BatchReport:
     """Fine-tune the rows of one batch that are not done, together, and store them in one chunk write.
 
-    `rows` must lie in one row chunk (one batch of `WeightStore.batches()`): this
-    call is then their only writer. `lr_overrides` (row -> learning rate) retrains
+    `rows` must lie in one row chunk (one batch of `WeightStore.batches()`); the
+    chunk's lease (storage/lease.py) makes this call its only writer even when the
+    task is delivered twice: a duplicate waits, then finds the rows done and trains
+    nothing. `lr_overrides` (row -> learning rate) retrains
     chosen rows with another step size (rows sharing a step size train together);
     their config hash records it.
     """
     started = time.perf_counter()
     store = WeightStore.open(store_url, storage_options)
-    todo = store.rows_to_train(rows)
-    skipped = tuple(sorted(set(rows) - set(todo)))
+    with batch_lease(store, rows, storage_options, lease_ttl_s, log) as lease:
+        todo = store.rows_to_train(rows)  # read once the lease is ours: a duplicate of this task finds them done
+        skipped = tuple(sorted(set(rows) - set(todo)))
+        trained, failed, configs = _train_rows(store, todo, config, storage_options, lr_overrides, log) if todo else ({}, {}, {})
+        if todo:
+            lease.check()
+            done = sorted(trained)
+            store.write_chunk(done, np.stack([trained[r].vector for r in done]) if done else np.zeros((0, store.n_params)),
+                              [trained[r].final_loss for r in done], [configs[r].finetune.seed for r in done],
+                              [configs[r].config_hash for r in done], failed)
+    return BatchReport(tuple(sorted(trained)), skipped, failed, time.perf_counter() - started)
+
+
+def _train_rows(store: WeightStore, todo: list[int], config: DatasetConfig, storage_options: Mapping[str, Any] | None,
+                lr_overrides: Mapping[int, float] | None, log: Callable[[str], None]):
+    """(trained results, failure reasons, configs) of the rows not done, trained together per config."""
     trained: dict[int, FinetuneResult] = {}
     failed: dict[int, str] = {}
     configs: dict[int, DatasetConfig] = {}
-    if todo:
-        base = shared_base_model(config.base_model)
-        store.check_layout(dataset_layout(config).to_dict())
-        source = identity_source(config, storage_options, log)
-        _check_identities(store, source, todo)
-        for row_config, group in _by_config(config, todo, lr_overrides).items():
-            configs.update(dict.fromkeys(group, row_config))
-            for row, outcome in zip(group, _train_group(base, source, group, row_config)):
-                if isinstance(outcome, FinetuneResult):
-                    trained[row] = outcome
-                else:
-                    failed[row] = f"{type(outcome).__name__}: {outcome}"
-                    log(f"row {row} (identity {source.identity_id(row)}) failed: {failed[row]}")
-        done = sorted(trained)
-        store.write_chunk(done, np.stack([trained[r].vector for r in done]) if done else np.zeros((0, store.n_params)),
-                          [trained[r].final_loss for r in done], [configs[r].finetune.seed for r in done],
-                          [configs[r].config_hash for r in done], failed)
-    return BatchReport(tuple(sorted(trained)), skipped, failed, time.perf_counter() - started)
+    base = shared_base_model(config.base_model)
+    store.check_layout(dataset_layout(config).to_dict())
+    source = identity_source(config, storage_options, log)
+    _check_identities(store, source, todo)
+    for row_config, group in _by_config(config, todo, lr_overrides).items():
+        configs.update(dict.fromkeys(group, row_config))
+        for row, outcome in zip(group, _train_group(base, source, group, row_config)):
+            if isinstance(outcome, FinetuneResult):
+                trained[row] = outcome
+            else:
+                failed[row] = f"{type(outcome).__name__}: {outcome}"
+                log(f"row {row} (identity {source.identity_id(row)}) failed: {failed[row]}")
+    return trained, failed, configs
 
 
 def _by_config(config: DatasetConfig, rows: list[int],
@@ -120,6 +136,38 @@ def _train_group(base: SharedBase, source: IdentitySource, rows: list[int],
     return [outcomes.get(r, images[r]) for r in rows]
 
 
+class HeldLease:
+    """The lease of the batch being trained; `check` before writing."""
+
+    def __init__(self, lease: Lease, store: WeightStore, chunk: int) -> None:
+        self.lease, self.store, self.chunk = lease, store, chunk
+
+    def check(self) -> None:
+        if not self.lease.current:
+            raise StorageError(f"the lease on batch {self.chunk} of {self.store!r} lapsed while it trained (the "
+                               "store was unreachable, or this process stalled): not writing; a retry trains it again")
+
+
+@contextlib.contextmanager
+def batch_lease(store: WeightStore, rows: list[int], storage_options: Mapping[str, Any] | None, ttl_s: float,
+                log: Callable[[str], None], wait_s: float = LEASE_WAIT_S) -> Iterator[HeldLease]:
+    """Hold the lease of the rows' chunk for the block: wait while another live writer holds it (it
+    is training these rows; this task then finds them done), up to `wait_s`."""
+    chunk = rows[0] // store.rows_per_chunk
+    leases = ChunkLeases(store.url, storage_options, ttl_s)
+    lease = leases.try_acquire(chunk)
+    if lease is None:
+        log(f"batch {chunk} is held by another writer: waiting for it")
+        lease = leases.acquire(chunk, wait_s)
+    if lease is None:
+        raise StorageError(f"batch {chunk} of {store!r} stayed held by another live writer for {wait_s:.0f} s; "
+                           "a retry tries again")
+    try:
+        yield HeldLease(lease, store, chunk)
+    finally:
+        lease.release()
+
+
 # ---- Prefect task ---------------------------------------------------------------------------------
 
 class BatchFailedError(W2WError, RuntimeError):
@@ -135,7 +183,8 @@ def _batch_run_name() -> str:
       retries=FanOutConfig.retries, retry_delay_seconds=FanOutConfig.retry_delay_s)
 def train_identity_batch(store_url: str, rows: list[int], config: DatasetConfig,
                          storage_options: Mapping[str, Any] | None = None,
-                         lr_overrides: Mapping[int, float] | None = None) -> BatchReport:
+                         lr_overrides: Mapping[int, float] | None = None,
+                         lease_ttl_s: float = FanOutConfig.lease_ttl_s) -> BatchReport:
     """Train the rows of one batch that are not done; fail (and so retry) if any identity failed.
 
     Each retry reruns only the rows still not done. On the last attempt, an
@@ -144,10 +193,10 @@ def train_identity_batch(store_url: str, rows: list[int], config: DatasetConfig,
     """
     logger = get_run_logger()
     try:
-        report = train_batch(store_url, rows, config, storage_options, lr_overrides, logger.warning)
+        report = train_batch(store_url, rows, config, storage_options, lr_overrides, logger.warning, lease_ttl_s)
     except Exception as err:
         if _last_attempt():
-            _record_batch_failure(store_url, rows, err, storage_options, logger.warning)
+            _record_batch_failure(store_url, rows, err, storage_options, lease_ttl_s, logger.warning)
         raise
     logger.info(f"rows {rows[0]}..{rows[-1]}: trained {len(report.trained)}, already done "
                 f"{len(report.skipped)}, failed {len(report.failed)} in {report.seconds:.1f} s")
@@ -165,11 +214,20 @@ def _last_attempt() -> bool:
     return context is None or context.task_run.run_count > context.task.retries
 
 
-def _record_batch_failure(store_url: str, rows: list[int], err: Exception,
-                          storage_options: Mapping[str, Any] | None, log: Callable[[str], None]) -> None:
-    """Best effort: mark the batch's rows that are not done as failed with `err` (the store may be down)."""
+def _record_batch_failure(store_url: str, rows: list[int], err: Exception, storage_options: Mapping[str, Any] | None,
+                          lease_ttl_s: float, log: Callable[[str], None]) -> None:
+    """Best effort: mark the batch's rows that are not done as failed with `err` (the store may be down),
+    under the batch's lease: a writer still training them (this task delivered twice) is left to finish."""
     reason = f"batch failed: {type(err).__name__}: {err}"
     try:
-        WeightStore.open(store_url, storage_options).mark_failed(rows, reason)
+        store = WeightStore.open(store_url, storage_options)
+        lease = ChunkLeases(store_url, storage_options, lease_ttl_s).try_acquire(rows[0] // store.rows_per_chunk)
+        if lease is None:
+            log(f"rows {rows[0]}..{rows[-1]} are held by another writer: their failure is not recorded")
+            return
+        try:
+            store.mark_failed(rows, reason)
+        finally:
+            lease.release()
     except Exception as mark_err:  # noqa: BLE001 - the store may be what failed
         log(f"could not record the failure on rows {rows[0]}..{rows[-1]}: {mark_err}")

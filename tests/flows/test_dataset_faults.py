@@ -33,7 +33,8 @@ import sys, torch
 torch.set_num_threads(1)
 from pathlib import Path
 from tests.flows.dataset_support import build, dataset_config
-build(sys.argv[1], 12, 4, dataset_config(Path(sys.argv[2]), steps=int(sys.argv[3])), retries=0, workers=2)
+build(sys.argv[1], 12, 4, dataset_config(Path(sys.argv[2]), steps=int(sys.argv[3])), retries=0, workers=2,
+      lease_ttl_s=3)
 """
 
 
@@ -77,7 +78,7 @@ def test_kill_9_mid_batch_then_rerun_trains_exactly_the_rest(tmp_path, tiny_mode
     np.testing.assert_array_equal(store_rows(url)["status"], killed["status"])
 
     config = dataset_config(tiny_model_dir, steps=SLOW_STEPS)
-    rerun = build(url, 12, 4, config, retries=0, workers=2)
+    rerun = build(url, 12, 4, config, retries=0, workers=2, lease_ttl_s=3)  # the killed writers' leases lapse
     assert rerun["trained_rows"] == sorted(set(range(12)) - done)  # done rows were not retrained
     after = store_rows(url)
     assert (after["status"] == fmt.DONE).all() and len(after["verify_bad"]) == 0

@@ -1,0 +1,63 @@
+"""Chunk leases: never two holders, expired holders give way, renewals keep a working holder's lease."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from storage.lease import ChunkLeases
+
+
+def _contend(leases: ChunkLeases, rounds: int, contenders: int = 4, hold_s: float = 0.2) -> tuple[int, int]:
+    """Every round, `contenders` threads try at once; (most holders at one time, rounds someone held it)."""
+    most, held_rounds = 0, 0
+    for r in range(rounds):
+        start, lock, holding, held = threading.Barrier(contenders), threading.Lock(), [0], [False]
+
+        def attempt() -> None:
+            nonlocal most
+            start.wait()
+            lease = leases.try_acquire(r)
+            if lease is None:
+                return
+            with lock:
+                holding[0] += 1
+                most, held[0] = max(most, holding[0]), True
+            time.sleep(hold_s)  # long enough that a second holder taken meanwhile would be caught
+            with lock:
+                holding[0] -= 1
+            lease.release()
+
+        threads = [threading.Thread(target=attempt) for _ in range(contenders)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        held_rounds += held[0]
+    return most, held_rounds
+
+
+def test_never_two_holders_locally(tmp_path):
+    most, held = _contend(ChunkLeases(str(tmp_path / "store"), None, ttl_s=60), rounds=40)
+    assert most == 1 and held > 0  # some rounds every contender backs off: none holds, none is wrong
+
+
+@pytest.mark.integration
+def test_never_two_holders_on_the_s3_server(s3_url, s3_env):
+    most, held = _contend(ChunkLeases(s3_url, None, ttl_s=60), rounds=15)
+    assert most == 1 and held > 0
+
+
+def test_an_expired_holder_gives_way_and_a_renewed_one_does_not(tmp_path):
+    leases = ChunkLeases(str(tmp_path / "store"), None, ttl_s=0.6)
+    first = leases.try_acquire(0)
+    assert first is not None and leases.try_acquire(0) is None
+    time.sleep(1.0)  # past the ttl, but renewed every ttl/3 while held
+    assert first.current and leases.try_acquire(0) is None
+    first._stop.set()  # the holder dies: no more renewals
+    time.sleep(1.0)
+    second = leases.try_acquire(0)
+    assert second is not None and not first.current
+    second.release()
+    assert leases.live_entries(0) == []
