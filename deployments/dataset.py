@@ -3,7 +3,7 @@
 Deployed from prefect.yaml at the repository root (`prefect deploy --all`), run
 by a worker of the process work pool `w2w-process`; see docs/deployments.md.
 Each run trains the next `add_identities` identities (plus any left pending or
-failed by earlier runs), then fits the space on every done row and the
+failed by earlier runs; a retry of a run trains what that run left, nothing more), then fits the space on every done row and the
 attribute directions in it, so both follow the dataset as it grows. A run whose build left identities failed
 still refits on what is done, then ends Failed so the failures show in the UI.
 """
@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from prefect import flow
+from prefect.runtime import flow_run
 
 from flows.dataset import DatasetIncompleteError, build_weights_dataset
 from flows.directions import fit_directions
@@ -20,7 +21,7 @@ from flows.space import fit_space
 from storage.read_config import ReadConfig
 from tasks.config import DatasetConfig, FanOutConfig
 from tasks.credentials import refuse_secrets_in_parameters, use_credentials_block_task
-from tasks.dataset import store_size_task
+from tasks.dataset import run_target_task
 from w2w_core.directions import DirectionsConfig
 from w2w_core.pca import PCAConfig
 
@@ -43,7 +44,8 @@ def grow_and_refit(store_url: str, add_identities: int = 256, config: DatasetCon
     refuse_secrets_in_parameters(storage_options)
     if credentials_block:
         use_credentials_block_task(credentials_block)
-    target = store_size_task(store_url, storage_options) + add_identities
+    # fixed on the run's first attempt: a retry of this run (the UI's Retry) finishes it and grows nothing more
+    target = run_target_task(store_url, flow_run.id, add_identities, storage_options)
     built = build_weights_dataset(store_url, target, config, fan_out, storage_options, return_state=True)
     read = ReadConfig(scheduler=fan_out.scheduler_address)
     fitted = fit_space(store_url, space, read, storage_options)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import fsspec
 import zarr
 
 from storage import format as fmt
@@ -62,6 +63,17 @@ def group_exists(url: str, options: Mapping[str, Any] | None) -> bool:
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         return False
     return True
+
+
+def holds_only_records(url: str, options: Mapping[str, Any] | None) -> bool:
+    """Whether `url` holds nothing but w2w's record folders (a run's target is recorded before its
+    store is created): a store may then be created there; anywhere else that holds data, never."""
+    fs, root = fsspec.core.url_to_fs(url, **(options or {}))
+    try:
+        names = {name.rstrip("/").rsplit("/", 1)[-1] for name in fs.ls(root, detail=False)}
+    except FileNotFoundError:
+        return False
+    return bool(names) and names <= set(fmt.RECORD_FOLDERS)
 
 
 def check_reopen(url: str, stored: Mapping[str, Any], spec: StoreSpec, train_config: Mapping[str, Any],

@@ -27,7 +27,7 @@ from storage.repair import rewrite_chunks_with
 from storage.rows import checked_rows, read_rows, row_checksums, write_rows
 from storage.s3 import ensure_bucket, resolve_storage_options
 from storage.safety import check_arrays_are_safe
-from storage.spec import StoreSpec, batches, check_reopen, check_spec, group_exists, n_params_of
+from storage.spec import StoreSpec, batches, check_reopen, check_spec, group_exists, holds_only_records, n_params_of
 from storage.verify import VerifyReport, verify_rows
 from w2w_core.errors import InputError, LayoutMismatchError, StorageError, StoreNotFoundError
 
@@ -58,7 +58,8 @@ class WeightStore:
         if is_s3(spec.url):
             ensure_bucket(spec.url, options)
         with storage_errors(spec.url, "create the weight store", options):
-            group = zarr.open_group(spec.url, mode="w-", zarr_format=3, storage_options=options)
+            mode = "a" if holds_only_records(spec.url, options) else "w-"  # never over data that is not ours
+            group = zarr.open_group(spec.url, mode=mode, zarr_format=3, storage_options=options)
             fmt.create_arrays(group, n_rows, n_params, spec.rows_per_chunk, spec.params_per_chunk,
                               spec.dtype, spec.codec, list(attribute_names))
             group.attrs.update({  # last: a create cut short leaves no w2w_format, so never opens as a store

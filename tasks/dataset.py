@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from storage import format as fmt
 from storage.boundary import redact_url
 from storage.identity_files import image_reader, read_manifest
+from storage.run_records import fixed_target
 from storage.weight_store import StoreSpec, WeightStore
 from tasks.config import DatasetConfig
 from w2w_core import world
@@ -118,6 +119,13 @@ def store_size(store_url: str, storage_options: Mapping[str, Any] | None = None)
         return 0
 
 
+def run_target(store_url: str, run_id: str, add_identities: int,
+               storage_options: Mapping[str, Any] | None = None) -> int:
+    """The store size this flow run grows to: its size at the run's first attempt plus `add_identities`,
+    fixed then (storage/run_records.py), so a retry of the run finishes its work and adds nothing more."""
+    return fixed_target(store_url, run_id, store_size(store_url, storage_options) + add_identities, storage_options)
+
+
 # ---- Prefect tasks ------------------------------------------------------------------------------
 
 @task(name="prepare-store", cache_policy=NO_CACHE)
@@ -139,3 +147,9 @@ def dataset_summary_task(store_url: str, n_identities: int, trained_rows: Sequen
 @task(name="store-size", cache_policy=NO_CACHE)
 def store_size_task(store_url: str, storage_options: Mapping[str, Any] | None = None) -> int:
     return store_size(store_url, storage_options)
+
+
+@task(name="run-target", cache_policy=NO_CACHE)
+def run_target_task(store_url: str, run_id: str, add_identities: int,
+                    storage_options: Mapping[str, Any] | None = None) -> int:
+    return run_target(store_url, run_id, add_identities, storage_options)

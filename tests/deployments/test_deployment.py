@@ -7,14 +7,8 @@ run left behind. The server is stopped (its whole process group) at the end.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,50 +17,14 @@ import s3fs
 
 from deployments.dataset import WORK_POOL
 from storage.directions_store import load_directions
-from storage.s3 import free_port, storage_options_for
+from storage.s3 import storage_options_for
 from storage.space_store import load_space
 from storage.weight_store import WeightStore
+from tests.deployments.prefect_support import prefect, prefect_env, prefect_server
 from tests.flows.dataset_support import REPO
 from tests.s3_fixture import TEST_BUCKET
 
 DEPLOYMENT = "grow-and-refit/nightly-grow"
-
-
-def _prefect(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
-    proc = subprocess.run([sys.executable, "-m", "prefect", *args], env=env, cwd=REPO, timeout=timeout,
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, f"prefect {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
-
-
-@contextmanager
-def prefect_server(env: dict[str, str], log: Path, timeout: float = 90) -> Iterator[None]:
-    """`prefect server start` on 127.0.0.1 in its own process group; killed whole on exit."""
-    with log.open("wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                   "--port", env["W2W_TEST_PORT"]], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert server.poll() is None, f"prefect server exited:\n{log.read_text()[-3000:]}"
-            try:
-                urllib.request.urlopen(env["PREFECT_API_URL"] + "/health", timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"prefect server not up in {timeout} s"
-                time.sleep(0.5)
-        yield
-    finally:
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(server.pid, sig)
-                server.wait(wait)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
 
 
 SECRET_BLOCK = """
@@ -93,12 +51,7 @@ def _search_prefect_database(home: Path, secret: str) -> list[str]:
 def test_nightly_deployment_grows_the_store_and_refits_through_a_worker(tmp_path, tiny_model_dir, s3_server_factory):
     server = s3_server_factory()
     secret = server.config.secret
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # the worker gets no credentials
-    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "W2W_TEST_PORT": str(port),
-                "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "PREFECT_CLI_PROMPT": "false", "PREFECT_LOGGING_LEVEL": "WARNING", "PYTHONPATH": str(REPO),
-                "OMP_NUM_THREADS": "1"})
+    env = prefect_env(tmp_path / "prefect-home")  # the worker gets no credentials
     url = f"s3://{TEST_BUCKET}/nightly"
     params = {"add_identities": 4, "space": {"k": 2}, "credentials_block": "w2w-s3",
               "config": {"finetune": {"steps": 3}, "base_model": str(tiny_model_dir), "images_per_identity": 4,
@@ -106,17 +59,17 @@ def test_nightly_deployment_grows_the_store_and_refits_through_a_worker(tmp_path
     with prefect_server(env, tmp_path / "server.log"):
         subprocess.run([sys.executable, "-c", SECRET_BLOCK, json.dumps(
             {"key": server.key, "secret": secret, "endpoint_url": server.endpoint_url})], env=env, check=True, timeout=120)
-        _prefect(["work-pool", "create", WORK_POOL, "--type", "process"], env)
-        _prefect(["--no-prompt", "deploy", "--all"], {**env, "W2W_STORE_URL": url})
-        deployment = json.loads(_prefect(["deployment", "inspect", DEPLOYMENT, "-o", "json"], env))
+        prefect(["work-pool", "create", WORK_POOL, "--type", "process"], env)
+        prefect(["--no-prompt", "deploy", "--all"], {**env, "W2W_STORE_URL": url})
+        deployment = json.loads(prefect(["deployment", "inspect", DEPLOYMENT, "-o", "json"], env))
         assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["0 2 * * *"]
         assert deployment["parameters"]["store_url"] == url and deployment["work_pool_name"] == WORK_POOL
-        _prefect(["deployment", "run", DEPLOYMENT, "--params", json.dumps(params)], env)
+        prefect(["deployment", "run", DEPLOYMENT, "--params", json.dumps(params)], env)
         worker = subprocess.run([sys.executable, "-m", "prefect", "worker", "start", "--pool", WORK_POOL,
                                  "--run-once"], env={**env, "PREFECT_LOGGING_LEVEL": "INFO"}, cwd=REPO,
                                 timeout=300, capture_output=True, text=True)
         assert "Flow run" in worker.stdout + worker.stderr
-        runs = json.loads(_prefect(["flow-run", "ls", "-o", "json"], env))
+        runs = json.loads(prefect(["flow-run", "ls", "-o", "json"], env))
         ran = [r["state_type"] for r in runs if r["state_type"] != "SCHEDULED"]
         assert ran == ["COMPLETED"] * 4, (ran, worker.stdout[-3000:] + worker.stderr[-3000:])  # + 3 subflows
         assert any(r["state_type"] == "SCHEDULED" for r in runs)  # the cron schedule queued nightly runs

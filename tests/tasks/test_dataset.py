@@ -5,7 +5,7 @@ import numpy as np
 
 from storage import format as fmt
 from storage.weight_store import WeightStore
-from tasks.dataset import batches_to_train, dataset_layout, dataset_summary, prepare_store, store_size
+from tasks.dataset import batches_to_train, dataset_layout, dataset_summary, prepare_store, run_target, store_size
 from tasks.training import train_batch
 from tests.flows.dataset_support import dataset_config, direct_vector
 from w2w_core import world
@@ -40,3 +40,13 @@ def test_a_batch_trains_only_rows_not_done_and_fails_only_the_diverging_one(tmp_
     assert again.trained == (2,) and again.skipped == (0, 1, 3)
     summary = dataset_summary(url, 4, again.trained)
     assert (summary["done"], summary["failed"], summary["pending"], summary["trained_rows"]) == (4, 0, 0, [2])
+
+
+def test_a_runs_target_is_fixed_on_its_first_attempt_so_a_retry_grows_nothing_more(tmp_path, tiny_model_dir):
+    url, config = str(tmp_path / "w.zarr"), dataset_config(tiny_model_dir, batch_size=2)
+    assert run_target(url, "run-1", 2) == 2  # no store yet: recorded before the store exists
+    prepare_store(url, 2, config)  # the first attempt grows the store to its target, then fails later on
+    assert run_target(url, "run-1", 2) == 2  # its retry: the same target, not 2 + 2
+    assert run_target(url, "run-2", 2) == 4  # the next night's run grows on from the store's size
+    prepare_store(url, 4, config)
+    assert run_target(url, "run-2", 2) == 4 and store_size(url) == 4
