@@ -1,6 +1,7 @@
 """A real Prefect server for the deployment tests: its environment, the CLI, start and stop."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from deployments.dataset import WORK_POOL
 from storage.s3 import free_port
 from tests.flows.dataset_support import REPO
 
@@ -62,3 +64,16 @@ def prefect_server(env: dict[str, str], log: Path, timeout: float = 90) -> Itera
                 break
             except subprocess.TimeoutExpired:
                 continue
+
+
+def start_worker(env: dict[str, str], run_once: bool = True) -> subprocess.Popen:
+    """A process worker of the deployment's pool, in its own process group (so a test can kill it whole)."""
+    return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", WORK_POOL,
+                             *(["--run-once"] if run_once else [])],
+                            env={**env, "PREFECT_LOGGING_LEVEL": "INFO"}, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def run_state(run_id: str, env: dict[str, str]) -> str:
+    """A flow run's state type (COMPLETED, FAILED, CRASHED, ...), read from the server."""
+    return json.loads(prefect(["flow-run", "inspect", run_id, "-o", "json"], env))["state"]["type"]

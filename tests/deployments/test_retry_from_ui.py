@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -23,8 +22,8 @@ from deployments.dataset import WORK_POOL
 from storage import format as fmt
 from storage.s3 import ENV_ENDPOINT, ENV_KEY, ENV_SECRET, storage_options_for
 from storage.space_store import load_space
-from tests.deployments.prefect_support import prefect, prefect_env, prefect_server
-from tests.flows.dataset_support import REPO, store_rows
+from tests.deployments.prefect_support import prefect, prefect_env, prefect_server, run_state, start_worker
+from tests.flows.dataset_support import store_rows
 from tests.s3_fixture import TEST_BUCKET
 
 pytestmark = pytest.mark.integration  # a prefect server, a process worker, an S3 server stopped mid-run
@@ -38,16 +37,6 @@ def _params(url: str, model_dir) -> dict:
             "fan_out": {"workers": 1, "retries": 1, "retry_delay_s": 1, "lease_ttl_s": 5},
             "config": {"finetune": {"steps": SLOW_STEPS}, "base_model": str(model_dir), "images_per_identity": 4,
                        "batch_size": 2}}
-
-
-def _worker(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", WORK_POOL, "--run-once"],
-                            env={**env, "PREFECT_LOGGING_LEVEL": "INFO"}, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-def _state(run_id: str, env: dict[str, str]) -> str:
-    return json.loads(prefect(["flow-run", "inspect", run_id, "-o", "json"], env))["state"]["type"]
 
 
 def _stop_after_first_batch(server, url: str, options: dict, worker: subprocess.Popen, timeout: float = 240) -> None:
@@ -78,21 +67,21 @@ def test_a_failed_nightly_run_retried_from_the_ui_finishes_its_rows_and_adds_not
         created = prefect(["deployment", "run", DEPLOYMENT, "--params", json.dumps(_params(url, tiny_model_dir))], env)
         run_id = re.search(r"UUID: ([0-9a-f-]{36})", created).group(1)
 
-        night = _worker(worker_env)
+        night = start_worker(worker_env)
         try:
             _stop_after_first_batch(server, url, options, night)
             out, _ = night.communicate(timeout=300)
         finally:
             night.kill()
             server.start()
-        assert _state(run_id, env) == "FAILED", out[-3000:]
+        assert run_state(run_id, env) == "FAILED", out[-3000:]
         failed = store_rows(url, options)
         assert (failed["status"] == fmt.DONE).tolist() == [True, True, False, False]  # came in time: one batch done
 
         prefect(["flow-run", "retry", run_id], env)  # what the UI's Retry button does
-        morning = _worker(worker_env)
+        morning = start_worker(worker_env)
         out, _ = morning.communicate(timeout=300)
-        assert _state(run_id, env) == "COMPLETED", out[-3000:]
+        assert run_state(run_id, env) == "COMPLETED", out[-3000:]
 
     after = store_rows(url, options)
     assert len(after["status"]) == 4 and (after["status"] == fmt.DONE).all()  # the run's 4 rows, not 4 + 4
