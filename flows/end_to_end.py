@@ -19,7 +19,7 @@ from flows.dataset import build_weights_dataset
 from flows.directions import fit_directions
 from flows.space import fit_space
 from tasks.config import ZOO_DIR, RunConfig
-from tasks.dataset import store_size_task
+from tasks.dataset import trained_prefix_task
 from tasks.progress import Stages, store_progress
 from tasks.report import write_report_task
 from tasks.run import (
@@ -41,7 +41,8 @@ def w2w_run(out: str = "w2w-out", config: RunConfig = RunConfig()) -> dict:
     dataset = config.zoo.dataset
     stages = Stages(len(STAGES))
     with stages.stage(STAGES[0]):
-        zoo_rows = store_size_task(str(ZOO_DIR)) if config.use_zoo else 0
+        # the zoo's trained rows (it grows over several builds); this run's identities follow them
+        zoo_rows = trained_prefix_task(str(ZOO_DIR)) if config.use_zoo else 0
         if config.use_zoo:
             seed_store_from_zoo_task(store, str(ZOO_DIR))
     with stages.stage(STAGES[1]), store_progress(store, zoo_rows + config.n_identities, "identities"):

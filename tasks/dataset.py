@@ -119,6 +119,17 @@ def store_size(store_url: str, storage_options: Mapping[str, Any] | None = None)
         return 0
 
 
+def trained_prefix(store_url: str, storage_options: Mapping[str, Any] | None = None) -> int:
+    """How many leading rows are all done (0 without a store): the part of a store still being built
+    (the zoo grows over several runs) that can be used as it is."""
+    try:
+        status = WeightStore.open(store_url, storage_options, read_only=True).status()
+    except StoreNotFoundError:
+        return 0
+    pending = np.flatnonzero(status != fmt.DONE)
+    return int(pending[0]) if len(pending) else len(status)
+
+
 def run_target(store_url: str, run_id: str, add_identities: int,
                storage_options: Mapping[str, Any] | None = None) -> int:
     """The store size this flow run grows to: its size at the run's first attempt plus `add_identities`,
@@ -144,9 +155,9 @@ def dataset_summary_task(store_url: str, n_identities: int, trained_rows: Sequen
     return dataset_summary(store_url, n_identities, trained_rows, storage_options)
 
 
-@task(name="store-size", cache_policy=NO_CACHE)
-def store_size_task(store_url: str, storage_options: Mapping[str, Any] | None = None) -> int:
-    return store_size(store_url, storage_options)
+@task(name="trained-prefix", cache_policy=NO_CACHE)
+def trained_prefix_task(store_url: str, storage_options: Mapping[str, Any] | None = None) -> int:
+    return trained_prefix(store_url, storage_options)
 
 
 @task(name="run-target", cache_policy=NO_CACHE)

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from storage.directions_store import DIRECTIONS_GROUP, load_directions
-from storage.format import SPACE_GROUP
+from storage.format import RECORD_FOLDERS, SPACE_GROUP
 from storage.space_store import load_space
 from storage.weight_store import WeightStore
 from tasks.config import PicturesConfig, ReportConfig, RunConfig
@@ -33,7 +33,7 @@ from w2w_core.lora.layout import LoraLayout
 from w2w_core.probe import load_probe
 from w2w_core.space import sample_coefficients, reconstruct
 
-ZOO_EXTRAS = (SPACE_GROUP, DIRECTIONS_GROUP, "zoo.json")  # not copied: the run fits its own space and directions
+ZOO_EXTRAS = (SPACE_GROUP, DIRECTIONS_GROUP, "zoo.json", *RECORD_FOLDERS)  # not copied: the run fits its own
 
 
 def seed_store_from_zoo(store_url: str, zoo_url: str) -> int:

@@ -5,7 +5,8 @@ import numpy as np
 
 from storage import format as fmt
 from storage.weight_store import WeightStore
-from tasks.dataset import batches_to_train, dataset_layout, dataset_summary, prepare_store, run_target, store_size
+from tasks.dataset import (batches_to_train, dataset_layout, dataset_summary, prepare_store, run_target, store_size,
+                           trained_prefix)
 from tasks.training import train_batch
 from tests.flows.dataset_support import dataset_config, direct_vector
 from w2w_core import world
@@ -50,3 +51,14 @@ def test_a_runs_target_is_fixed_on_its_first_attempt_so_a_retry_grows_nothing_mo
     assert run_target(url, "run-2", 2) == 4  # the next night's run grows on from the store's size
     prepare_store(url, 4, config)
     assert run_target(url, "run-2", 2) == 4 and store_size(url) == 4
+
+
+def test_a_stores_trained_prefix_ends_at_its_first_row_not_done(tmp_path, tiny_model_dir):
+    url, config = str(tmp_path / "w.zarr"), dataset_config(tiny_model_dir, batch_size=2)
+    assert trained_prefix(url) == 0  # no store
+    prepare_store(url, 8, config)
+    for rows in ([0, 1], [2, 3], [6, 7]):  # rows 4-5 still pending, as a zoo mid-build can be
+        train_batch(url, rows, config, log=lambda _: None)
+    assert trained_prefix(url) == 4
+    train_batch(url, [4, 5], config, log=lambda _: None)
+    assert trained_prefix(url) == 8
