@@ -5,7 +5,7 @@ import os
 
 import typer
 
-from cli import base, dataset, directions, edit, identity, invert, run, s3, space, zoo
+from cli import base, dataset, directions, edit, identity, invert, report, run, s3, space, zoo
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # Library chatter that is not the user's business (torchvision hints, weight-loading bars): errors only.
@@ -21,6 +21,7 @@ app = typer.Typer(help="weights2weights: identity LoRAs as data.", no_args_is_he
 app.command()(identity.finetune)
 app.command()(identity.generate)
 app.command()(run.run)
+app.command()(report.report)
 app.command()(edit.edit)
 app.command()(edit.sample)
 app.command()(invert.invert)

@@ -77,19 +77,26 @@ def samples_stage(store_url: str, config: ReportConfig) -> tuple[Section, Models
     return section, [(f"sample-{i + 1}", v) for i, v in enumerate(sampled)]
 
 
-def edited_identities(store_url: str, heldout_url: str, run_rows: list[int], inverted: Models, n: int) -> Models:
-    """The identities to edit: this run's training ones, held-out ones, and the inverted models, in turn."""
-    store, held = WeightStore.open(store_url, read_only=True), WeightStore.open(heldout_url, read_only=True)
+def edited_identities(store_url: str, heldout_url: str | None, run_rows: list[int], inverted: Models,
+                      n: int) -> Models:
+    """The identities to edit: this run's training ones, held-out ones (if any), and the inverted models, in turn."""
+    store = WeightStore.open(store_url, read_only=True)
     done = [r for r in run_rows if store.status([r])[0] == 1]
     pools = [[(str(store.identities([r])[0][0]), store.read_row(r).astype(np.float32)) for r in done],
-             [(f"held-out {held.identities([r])[0][0]}", held.read_row(r).astype(np.float32)) for r in held.done_rows()],
-             list(inverted)]
+             _heldout_models(heldout_url), list(inverted)]
     chosen = [model for group in zip(*pools) for model in group] + [m for pool in pools for m in pool]
     unique = list({name: (name, theta) for name, theta in chosen}.values())
     return unique[:n]
 
 
-def edits_stage(store_url: str, heldout_url: str, run_rows: list[int], inverted: Models,
+def _heldout_models(heldout_url: str | None) -> Models:
+    if heldout_url is None:
+        return []
+    held = WeightStore.open(heldout_url, read_only=True)
+    return [(f"held-out {held.identities([r])[0][0]}", held.read_row(r).astype(np.float32)) for r in held.done_rows()]
+
+
+def edits_stage(store_url: str, heldout_url: str | None, run_rows: list[int], inverted: Models,
                 config: ReportConfig) -> tuple[Section, Models]:
     g = gallery(store_url, config.pictures)
     models = edited_identities(store_url, heldout_url, run_rows, inverted, config.n_edited)
@@ -149,7 +156,7 @@ def samples_stage_task(store_url: str, config: ReportConfig) -> tuple[Section, M
 
 
 @task(name="show-edits", cache_policy=NO_CACHE)
-def edits_stage_task(store_url: str, heldout_url: str, run_rows: list[int], inverted: Models,
+def edits_stage_task(store_url: str, heldout_url: str | None, run_rows: list[int], inverted: Models,
                      config: ReportConfig) -> tuple[Section, Models]:
     return edits_stage(store_url, heldout_url, run_rows, inverted, config)
 

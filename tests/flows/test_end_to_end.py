@@ -76,3 +76,29 @@ def test_the_report_renders_in_headless_chromium_with_every_image_and_number(run
             value = value[part]
         assert text == (f"{value:.3f}" if isinstance(value, float) else str(value)), key
     assert Image.open(tmp_path / "report.png").size[0] > 0
+
+
+def test_w2w_report_shows_any_world_store_with_its_space_and_directions(run_folder, tiny_model_dir, tmp_path):
+    from flows.report import store_report
+
+    folder, _ = run_folder
+    store, heldout = str(folder / "store"), str(folder / "heldout")
+    numbers = store_report(store, str(tmp_path / "report"), heldout, small_run(tiny_model_dir).report)
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert set(saved) == {"header", "dataset", "samples", "edits", "inversion"} and numbers["report"].endswith(".html")
+    assert saved["header"]["models_in_store"] == 10 and saved["header"]["k"] == 6
+    assert saved["dataset"]["identities"] == [str(i) for i in WeightStore.open(store).identities(range(4))[0]]
+    assert set(saved["edits"]["flip_rate"]) == {"beard", "smiling"}
+    assert len(list((tmp_path / "report" / "models").glob("*.safetensors"))) == saved["header"]["model_files_written"]
+    without = store_report(store, str(tmp_path / "plain"), None, small_run(tiny_model_dir).report)
+    assert "inversion" not in without and without["header"]["heldout_store"].startswith("none")
+
+
+def test_w2w_report_of_a_store_without_a_space_fails_in_one_line(run_folder, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    folder, _ = run_folder
+    result = CliRunner().invoke(app, ["report", str(folder / "heldout"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "no w2w space at" in result.output and len(result.output.strip().splitlines()) == 1
