@@ -103,3 +103,20 @@ def test_images_of_mixed_sizes_are_resized_with_a_warning():
 def test_unreadable_truncated_and_bomb_images_are_refused_by_name(data, message):
     with pytest.raises(InputError, match=f"image bad.png (is )?{message}"):
         decode_images([("bad.png", data)], 32)
+
+
+def test_an_image_bomb_is_refused_in_bounded_memory():
+    import subprocess
+    import sys
+
+    script = ("import resource, sys; from tests.w2w_core.test_identities import png_declaring; "
+              "from w2w_core.image_files import decode_images\n"
+              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "try:\n    decode_images([('bomb.png', png_declaring(30_000, 30_000))], 32)\n"
+              "except Exception as err:\n    print(type(err).__name__)\n"
+              "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)")
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    assert out[0] == "InputError" and int(out[1]) < 50  # MB of peak growth: the 2.7 GB of pixels are never allocated
