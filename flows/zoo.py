@@ -2,8 +2,10 @@
 
 The zoo is built by the same dataset flow a team runs, with the fixed recipe
 of `ZooConfig`, into `w2w_core/assets/zoo` by default; each run continues where
-the last stopped (the store is resumable) and appends to `zoo.json` what it did:
-the command, the config, how many identities it trained and how fast.
+the last stopped (the store is resumable) and appends to `zoo.json` what it does:
+the command, the config and the commit before it trains (a killed run keeps its
+entry, marked interrupted by the next), how many identities it trained and how
+fast once it finishes.
 """
 from __future__ import annotations
 
@@ -13,13 +15,15 @@ from prefect import flow
 
 from flows.dataset import build_weights_dataset
 from tasks.config import FanOutConfig, ZooConfig
-from tasks.zoo import record_zoo_run_task
+from tasks.dataset import trained_prefix_task
+from tasks.zoo import finish_zoo_run_task, start_zoo_run_task
 
 
 @flow(name="build-zoo")
 def build_zoo(out: str, config: ZooConfig = ZooConfig(), fan_out: FanOutConfig = FanOutConfig(),
               command: str = "") -> dict:
-    """Grow the zoo at `out` to `config.n_identities` identities, then record the run."""
+    """Record the run, grow the zoo at `out` to `config.n_identities` identities, then complete the record."""
+    index = start_zoo_run_task(out, config, fan_out, command, trained_prefix_task(out))
     started = time.time()
     summary = build_weights_dataset(out, config.n_identities, config.dataset, fan_out)
-    return record_zoo_run_task(out, config, fan_out, {**summary, "wall_seconds": time.time() - started}, command)
+    return finish_zoo_run_task(out, index, {**summary, "wall_seconds": time.time() - started})

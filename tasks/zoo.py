@@ -27,25 +27,50 @@ def _commit() -> str:
         return ""
 
 
-def record_zoo_run(out: str, config: ZooConfig, fan_out: FanOutConfig, summary: dict[str, Any],
-                   command: str) -> dict[str, Any]:
-    """Append this run to `out/zoo.json` (created on the first run); the whole record."""
+def _read(path: Path, config: ZooConfig) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {"config": asdict(config), "runs": []}
+
+
+def start_zoo_run(out: str, config: ZooConfig, fan_out: FanOutConfig, command: str, done_before: int) -> int:
+    """Record a run before it trains anything (so a run that is killed still left its command and config);
+    runs still marked running are marked interrupted. The new run's index in `runs`."""
     path = Path(out) / RECORD
-    record = json.loads(path.read_text()) if path.is_file() else {"config": asdict(config), "runs": []}
-    trained, seconds = len(summary["trained_rows"]), summary["wall_seconds"]
+    record = _read(path, config)
+    for run in record["runs"]:
+        if run.get("status") == "running":
+            run["status"] = "interrupted (its identities count in the next run's done_before)"
     record["runs"].append({
-        "command": command, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": _commit(),
-        "fan_out": asdict(fan_out), "machine": platform.platform(), "identities_trained": trained,
-        "done": summary["done"], "wall_seconds": round(seconds, 1),
-        "seconds_training_summed_over_batches": summary["seconds_training"],
-        "identities_per_hour": round(trained / seconds * 3600, 1) if seconds else None,
+        "command": command, "started": _now(), "status": "running", "commit": _commit(),
+        "fan_out": asdict(fan_out), "machine": platform.platform(), "done_before": done_before,
     })
     record["config"] = asdict(config)  # the latest target (n_identities grows run by run)
+    write_atomic(path, (json.dumps(record, indent=2) + "\n").encode())
+    return len(record["runs"]) - 1
+
+
+def finish_zoo_run(out: str, index: int, summary: dict[str, Any]) -> dict[str, Any]:
+    """Complete run `index`'s record with what it trained and how fast; the whole record."""
+    path = Path(out) / RECORD
+    record = json.loads(path.read_text())
+    trained, seconds = len(summary["trained_rows"]), summary["wall_seconds"]
+    record["runs"][index].update({
+        "status": "finished", "finished": _now(), "identities_trained": trained, "done": summary["done"],
+        "wall_seconds": round(seconds, 1), "seconds_training_summed_over_batches": summary["seconds_training"],
+        "identities_per_hour": round(trained / seconds * 3600, 1) if seconds else None,
+    })
     write_atomic(path, (json.dumps(record, indent=2) + "\n").encode())
     return record
 
 
-@task(name="record-zoo-run", cache_policy=NO_CACHE)
-def record_zoo_run_task(out: str, config: ZooConfig, fan_out: FanOutConfig, summary: dict[str, Any],
-                        command: str) -> dict[str, Any]:
-    return record_zoo_run(out, config, fan_out, summary, command)
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@task(name="start-zoo-run", cache_policy=NO_CACHE)
+def start_zoo_run_task(out: str, config: ZooConfig, fan_out: FanOutConfig, command: str, done_before: int) -> int:
+    return start_zoo_run(out, config, fan_out, command, done_before)
+
+
+@task(name="finish-zoo-run", cache_policy=NO_CACHE)
+def finish_zoo_run_task(out: str, index: int, summary: dict[str, Any]) -> dict[str, Any]:
+    return finish_zoo_run(out, index, summary)
