@@ -18,7 +18,7 @@ announce themselves before listing both see two entries and both back off
 announces holds it, and the other's list then shows it, so two can never both
 hold it. An entry expires after `ttl_s`; the holder renews it (a fresh entry,
 then the old one removed) while it works and checks it is still current right
-before it writes, so a holder that stalled past its expiry does not write.
+before it writes, so a holder that stalled past its expiry neither renews nor writes.
 """
 from __future__ import annotations
 
@@ -136,6 +136,8 @@ class ChunkLeases:
 
     def _renew(self, lease: Lease) -> None:
         while not lease._stop.wait(lease.ttl_s / 3):
+            if not lease.current:  # this process stalled past its lease: another writer may hold it now
+                return
             try:
                 self._announce(lease)
             except Exception:  # noqa: BLE001 - an unreachable store: the lease lapses and `current` says so

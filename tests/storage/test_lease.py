@@ -61,3 +61,12 @@ def test_an_expired_holder_gives_way_and_a_renewed_one_does_not(tmp_path):
     assert second is not None and not first.current
     second.release()
     assert leases.live_entries(0) == []
+
+
+def test_a_holder_that_stalled_past_its_lease_never_renews_it_back(tmp_path):
+    leases = ChunkLeases(str(tmp_path / "store"), None, ttl_s=0.6)
+    stalled = leases.try_acquire(0)
+    stalled.expires = time.time() - 0.01  # as if the process had been stopped longer than its lease
+    time.sleep(0.5)  # two renewal periods: a renewal now could let it write beside a new holder
+    assert not stalled.current
+    stalled.release()
