@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Make .venv in the checkout and install w2w into it (CPU torch from the wheel on disk), plus the
-# Debian packages the tests use: headless Chromium and its driver (the report is checked in a browser).
+# Debian packages the tests use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+# Debian packages: headless Chromium and its driver (the report is checked in a browser), and the
+# PostgreSQL server binaries (the orchestration benchmark runs Prefect on PostgreSQL too).
+packages=""
+command -v chromium >/dev/null && command -v chromedriver >/dev/null || packages="chromium chromium-driver"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages="$packages postgresql"
+if [ -n "$packages" ]; then
     as_root=""; [ "$(id -u)" -eq 0 ] || as_root="sudo"
     if command -v apt-get >/dev/null; then
-        $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+        $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq $packages >/dev/null
     else
-        echo "setup: chromium and chromedriver are missing and there is no apt-get; the browser test will say so" >&2
+        echo "setup: $packages missing and there is no apt-get; the tests that use them will say so" >&2
     fi
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
