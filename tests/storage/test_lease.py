@@ -9,21 +9,22 @@ import pytest
 from storage.lease import ChunkLeases
 
 
-def _contend(leases: ChunkLeases, rounds: int, contenders: int = 4, hold_s: float = 0.2) -> tuple[int, int]:
-    """Every round, `contenders` threads try at once; (most holders at one time, rounds someone held it)."""
-    most, held_rounds = 0, 0
+def _contend(leases: ChunkLeases, rounds: int, contenders: int = 4, hold_s: float = 0.1) -> tuple[int, int]:
+    """Every round, `contenders` threads start at once and each waits for the lease (random backoff), holds it
+    for `hold_s` and releases it; (most holders at one time, holds in all)."""
+    most, holds = 0, 0
     for r in range(rounds):
-        start, lock, holding, held = threading.Barrier(contenders), threading.Lock(), [0], [False]
+        start, lock, holding = threading.Barrier(contenders), threading.Lock(), [0]
 
         def attempt() -> None:
-            nonlocal most
+            nonlocal most, holds
             start.wait()
-            lease = leases.try_acquire(r)
+            lease = leases.acquire(r, wait_s=60, poll_s=0.2)
             if lease is None:
                 return
             with lock:
                 holding[0] += 1
-                most, held[0] = max(most, holding[0]), True
+                most, holds = max(most, holding[0]), holds + 1
             time.sleep(hold_s)  # long enough that a second holder taken meanwhile would be caught
             with lock:
                 holding[0] -= 1
@@ -34,19 +35,18 @@ def _contend(leases: ChunkLeases, rounds: int, contenders: int = 4, hold_s: floa
             t.start()
         for t in threads:
             t.join()
-        held_rounds += held[0]
-    return most, held_rounds
+    return most, holds
 
 
 def test_never_two_holders_locally(tmp_path):
-    most, held = _contend(ChunkLeases(str(tmp_path / "store"), None, ttl_s=60), rounds=40)
-    assert most == 1 and held > 0  # some rounds every contender backs off: none holds, none is wrong
+    most, holds = _contend(ChunkLeases(str(tmp_path / "store"), None, ttl_s=60), rounds=20)
+    assert most == 1 and holds == 20 * 4  # one at a time, and every contender got its turn
 
 
 @pytest.mark.integration
 def test_never_two_holders_on_the_s3_server(s3_url, s3_env):
-    most, held = _contend(ChunkLeases(s3_url, None, ttl_s=60), rounds=15)
-    assert most == 1 and held > 0
+    most, holds = _contend(ChunkLeases(s3_url, None, ttl_s=60), rounds=8)
+    assert most == 1 and holds == 8 * 4
 
 
 def test_an_expired_holder_gives_way_and_a_renewed_one_does_not(tmp_path):
