@@ -67,6 +67,7 @@ class Lease:
         try:
             _remove(self.fs, self.entry)
             self.fs.rmdir(self.folder)  # local folders only; object stores have none to remove
+            self.fs.rmdir(self.folder.rsplit("/", 1)[0])  # `leases/` too once empty: zarr lists what it finds
         except Exception:  # noqa: BLE001 - the store unreachable, or another entry arrived: left to expire
             pass
 
