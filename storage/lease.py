@@ -40,7 +40,6 @@ from storage.format import LEASES_FOLDER
 from storage.s3 import resolve_storage_options
 
 
-
 @dataclass
 class Lease:
     """A held lease on one row chunk (renewed in the background until released)."""
@@ -75,10 +74,9 @@ class Lease:
 class ChunkLeases:
     """The leases of one weight store's row chunks."""
 
-    def __init__(self, store_url: str, storage_options: Mapping[str, Any] | None, ttl_s: float,
-                 settle_s: float = 0.0) -> None:
+    def __init__(self, store_url: str, storage_options: Mapping[str, Any] | None, ttl_s: float) -> None:
         options = resolve_storage_options(store_url, storage_options) or {}
-        self.url, self.ttl_s, self.settle_s = store_url, ttl_s, settle_s
+        self.url, self.ttl_s = store_url, ttl_s
         self.fs, self.root = fsspec.core.url_to_fs(store_url, **options)
 
     def _folder(self, chunk: int) -> str:
@@ -106,8 +104,6 @@ class ChunkLeases:
         with storage_errors(self.url, "take a lease on a batch"):
             lease = Lease(self.fs, self._folder(chunk), uuid.uuid4().hex, self.ttl_s)
             self._announce(lease)
-            if self.settle_s:
-                time.sleep(self.settle_s)
             if self.live_entries(chunk) != [lease.entry]:
                 _remove(self.fs, lease.entry)
                 return None
@@ -126,12 +122,12 @@ class ChunkLeases:
             time.sleep(random.uniform(0.2, 1.0) * poll_s)
 
     def _announce(self, lease: Lease) -> None:
-        lease.expires = time.time() + lease.ttl_s
-        entry = f"{lease.folder}/{lease.expires:.3f}-{lease.token}.json"
+        expires = time.time() + lease.ttl_s  # the lease's own expiry moves only once the entry is written
+        entry = f"{lease.folder}/{expires:.3f}-{lease.token}.json"
         self.fs.makedirs(lease.folder, exist_ok=True)
-        self.fs.pipe_file(entry, json.dumps({"token": lease.token, "expires": lease.expires,
+        self.fs.pipe_file(entry, json.dumps({"token": lease.token, "expires": expires,
                                              "host": socket.gethostname(), "pid": os.getpid()}).encode())
-        old, lease.entry = lease.entry, entry
+        old, lease.entry, lease.expires = lease.entry, entry, expires
         if old:
             _remove(self.fs, old)
 
