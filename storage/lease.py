@@ -124,9 +124,16 @@ class ChunkLeases:
     def _announce(self, lease: Lease) -> None:
         expires = time.time() + lease.ttl_s  # the lease's own expiry moves only once the entry is written
         entry = f"{lease.folder}/{expires:.3f}-{lease.token}.json"
-        self.fs.makedirs(lease.folder, exist_ok=True)
-        self.fs.pipe_file(entry, json.dumps({"token": lease.token, "expires": expires,
-                                             "host": socket.gethostname(), "pid": os.getpid()}).encode())
+        body = json.dumps({"token": lease.token, "expires": expires, "host": socket.gethostname(),
+                           "pid": os.getpid()}).encode()
+        for attempt in range(5):  # a holder releasing meanwhile may remove the (then empty) local folders
+            try:
+                self.fs.makedirs(lease.folder, exist_ok=True)
+                self.fs.pipe_file(entry, body)
+                break
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
         old, lease.entry, lease.expires = lease.entry, entry, expires
         if old:
             _remove(self.fs, old)

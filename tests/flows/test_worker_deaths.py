@@ -96,7 +96,10 @@ def test_a_dask_worker_killed_mid_batch_has_its_batch_rerun_on_a_new_one(tmp_pat
             killer.join()
         assert worker.returncode == -signal.SIGKILL and killed["replacement"].poll() is None
     assert killed["done_before"] == [0, 1], "the kill came after the second batch was stored: raise SLOW_STEPS"
-    assert summary["done"] == 6 and summary["trained_rows"] == list(range(6))  # each row stored by one writer
+    trained, before = set(summary["trained_rows"]), set(killed["done_before"])
+    # each row stored by one writer: the dead worker's batch (its result died with it, so Dask recomputes
+    # that task and finds the rows done) or this run's others, never both
+    assert summary["done"] == 6 and trained | before == set(range(6)) and not trained & before
     after = store_rows(url)
     assert (after["status"] == fmt.DONE).all() and len(after["verify_bad"]) == 0
     np.testing.assert_array_equal(after["vectors"][0], killed["row_0"])  # the stored batch was left alone
