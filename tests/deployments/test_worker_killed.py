@@ -18,6 +18,7 @@ import numpy as np
 import psutil
 import pytest
 
+from deployments.dataset import WORK_POOL
 from deployments.zombies import HEARTBEAT_S
 from storage import format as fmt
 from tests.deployments.prefect_support import prefect, prefect_env, prefect_server, run_state, start_worker
@@ -68,7 +69,7 @@ def test_a_killed_worker_leaves_a_crashed_run_that_a_retry_finishes(tmp_path, ti
               "config": {"finetune": {"steps": SLOW_STEPS}, "base_model": str(tiny_model_dir),
                          "images_per_identity": 4, "batch_size": 2}}
     with prefect_server(env, tmp_path / "server.log"):
-        prefect(["work-pool", "create", "w2w-process", "--type", "process"], env)
+        prefect(["work-pool", "create", WORK_POOL, "--type", "process"], env)
         prefect(["--no-prompt", "deploy", "--all"], {**env, "W2W_STORE_URL": url})
         subprocess.run([sys.executable, "-c", CREATE_AUTOMATION], env=env, cwd=REPO, check=True, timeout=120)
         created = prefect(["deployment", "run", DEPLOYMENT, "--params", json.dumps(params)], env)
