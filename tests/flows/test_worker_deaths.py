@@ -62,6 +62,11 @@ def dask_cluster(env: dict[str, str], log_dir) -> Iterator[tuple[str, Callable[[
         log.close()
 
 
+def _chunk_0_written_ns(url: str) -> int:
+    """When the first batch's weights were last written (a local store: one file per chunk)."""
+    return os.stat(os.path.join(url, fmt.WEIGHTS, "c", "0", "0")).st_mtime_ns
+
+
 def _kill_mid_batch_and_replace(worker: subprocess.Popen, start_worker, url: str, killed: dict) -> None:
     """Once the first batch is stored, SIGKILL the worker a second into its next batch; then a new worker
     joins (as an autoscaler replaces a lost machine)."""
@@ -76,6 +81,7 @@ def _kill_mid_batch_and_replace(worker: subprocess.Popen, start_worker, url: str
     time.sleep(1.0)
     before = store_rows(url)
     killed["done_before"], killed["row_0"] = np.flatnonzero(before["status"] == fmt.DONE).tolist(), before["vectors"][0]
+    killed["chunk_0_written_ns"] = _chunk_0_written_ns(url)
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()
     killed["replacement"] = start_worker()
@@ -97,9 +103,11 @@ def test_a_dask_worker_killed_mid_batch_has_its_batch_rerun_on_a_new_one(tmp_pat
         assert worker.returncode == -signal.SIGKILL and killed["replacement"].poll() is None
     assert killed["done_before"] == [0, 1], "the kill came after the second batch was stored: raise SLOW_STEPS"
     trained, before = set(summary["trained_rows"]), set(killed["done_before"])
-    # each row stored by one writer: the dead worker's batch (its result died with it, so Dask recomputes
-    # that task and finds the rows done) or this run's others, never both
-    assert summary["done"] == 6 and trained | before == set(range(6)) and not trained & before
+    # rows 0-1 were trained by this run before the kill: they count as trained when the flow had gathered
+    # that batch's report, not when the report died with the worker (Dask recomputes the task, which finds
+    # the rows done); either way their chunk is written once
+    assert summary["done"] == 6 and trained | before == set(range(6))
+    assert _chunk_0_written_ns(url) == killed["chunk_0_written_ns"], "the batch stored before the kill was rewritten"
     after = store_rows(url)
     assert (after["status"] == fmt.DONE).all() and len(after["verify_bad"]) == 0
     np.testing.assert_array_equal(after["vectors"][0], killed["row_0"])  # the stored batch was left alone
