@@ -70,12 +70,17 @@ def paired_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def spread_between_and_within(embeddings: np.ndarray) -> tuple[float, float]:
-    """How different models are from each other (mean 1 - cosine between their centroids) and how much the
-    images of one model differ (mean 1 - cosine between two images of the same model)."""
-    means = embeddings.mean(axis=1)
-    centroids = means / np.linalg.norm(means, axis=1, keepdims=True)
+    """How different models are from each other and how much the images of one model differ: the mean
+    1 - cosine between two single images drawn with different noise, of two models (between) or of one
+    model (within). Both compare single images with different noise, so a model that keeps one identity
+    across noise has between > within, and identical models have between == within (pairs with the same
+    noise are left out: every model's image i shares its noise, which alone makes them alike)."""
     m, n = embeddings.shape[:2]
-    between = 1 - (centroids @ centroids.T)[~np.eye(m, dtype=bool)].mean() if m > 1 else float("nan")
-    pairs = np.einsum("mae,mbe->mab", embeddings, embeddings)[:, ~np.eye(n, dtype=bool)]
-    within = 1 - pairs.mean() if n > 1 else float("nan")
+    flat = embeddings.reshape(m * n, -1)
+    cosines = flat @ flat.T
+    model, noise = np.repeat(np.arange(m), n), np.tile(np.arange(n), m)
+    other_noise = noise[:, None] != noise[None, :]
+    same_model = model[:, None] == model[None, :]
+    between = 1 - cosines[other_noise & ~same_model].mean() if m > 1 and n > 1 else float("nan")
+    within = 1 - cosines[other_noise & same_model].mean() if n > 1 else float("nan")
     return float(between), float(within)

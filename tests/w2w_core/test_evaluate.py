@@ -56,3 +56,13 @@ def test_spread_between_models_and_within_one():
     assert centroid_cosines(embeddings, np.eye(4)[:2]).tolist() == [1.0, 1.0]
     assert paired_cosines(embeddings, embeddings[::-1]).tolist() == [0.0, 0.0]
     assert majority(np.array([[[1, 0], [1, 1], [0, 0]]], bool)).tolist() == [[True, False]]
+
+
+def test_models_whose_images_only_follow_the_noise_are_as_far_apart_as_their_own_images():
+    """Three copies of one model that draws a different face per noise seed: no identity at all. Pairs of
+    images with the same noise are alike in every model; counting them would make `between` look smaller."""
+    from w2w_core.evaluate import spread_between_and_within
+
+    per_noise = np.eye(4)  # image i of every model: direction i
+    between, within = spread_between_and_within(np.stack([per_noise] * 3))
+    assert between == pytest.approx(within) == pytest.approx(1.0)
