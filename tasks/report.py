@@ -30,6 +30,7 @@ h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd
 figcaption { color: #555; font-size: 0.9em; } table { border-collapse: collapse; margin: 0.8em 0; }
 td, th { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; } th { background: #f5f5f5; }
 td:first-child, th:first-child { text-align: left; } .from { font-size: 0.85em; color: #777; }
+.facts { display: flex; flex-wrap: wrap; gap: 0 2.5em; align-items: flex-start; } .facts h3 { margin: 0.8em 0 0; font-size: 1em; }
 """
 
 
@@ -134,8 +135,10 @@ def report_html(header: Mapping[str, Any], sections: Sequence[tuple[str, Section
     """The page: a header of what was run, then each section (its pictures and numbers), then the plots."""
     facts = "".join(f"<tr><td>{html.escape(k.replace('_', ' '))}</td><td>{_number(v, f'header.{k}')}</td></tr>"
                     for k, v in header.items() if not isinstance(v, (dict, list)))
+    tables = "".join(f"<div><h3>{html.escape(k.replace('_', ' '))}</h3>{_numbers_table(v, f'header.{k}')}</div>"
+                     for k, v in header.items() if isinstance(v, Mapping))
     body = [f"<h1>w2w: the weights of diffusion models as data</h1><p class='lede'>{html.escape(INTRO)}</p>",
-            f"<h2>What was run</h2><table>{facts}</table>"]
+            f"<h2>What was run</h2><div class='facts'><div><table>{facts}</table></div>{tables}</div>"]
     for key, section in sections:
         body.append(f"<h2>{html.escape(section.title)}</h2><p>{html.escape(section.intro)}</p>")
         body += [_figure(f) for f in section.figures]

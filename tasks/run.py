@@ -100,7 +100,7 @@ def edits_stage(store_url: str, heldout_url: str | None, run_rows: list[int], in
                 config: ReportConfig) -> tuple[Section, Models]:
     g = gallery(store_url, config.pictures)
     models = edited_identities(store_url, heldout_url, run_rows, inverted, config.n_edited)
-    section = edit_section(g, models, config.edit_attributes, config.edit_strengths)
+    section = edit_section(g, models, config.edit_attributes, config.edit_strengths, config.flip_strength)
     section.figures.append(multi_edit_section(g, models[0][0], models[0][1], dict(config.multi_edit)))
     edited = [(f"{name}_{a}{s:+g}", edit(theta, g.space, g.directions, {a: s}))
               for name, theta in models for a in config.edit_attributes for s in config.edit_strengths if s]
@@ -179,4 +179,4 @@ def run_header(config: RunConfig, zoo_rows: int, built: dict, space: dict, direc
             "trained_now": len(built["trained_rows"]), "models_in_store": built["done"], "heldout_identities": config.n_heldout,
             "k": space["k"], "explained_variance": space["explained_variance"], "m": directions["m"],
             "base_model": "embedded tiny SD-shaped model (w2w/tiny-sd-faces)", "model_files_written": n_files,
-            "seconds": dict(seconds), "total_seconds": round(sum(seconds.values()), 1)}
+            "seconds_per_stage": dict(seconds), "total_seconds": round(sum(seconds.values()), 1)}

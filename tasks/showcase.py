@@ -98,19 +98,26 @@ def samples_section(gallery: Gallery, sampled: np.ndarray, neighbours: np.ndarra
     between, within = spread_between_and_within(embeddings)
     neighbour_centroids = unit_centroids(gallery, images[k:])
     similarity = centroid_cosines(embeddings, neighbour_centroids)
-    rows = [row for i in range(k) for row in ((f"sample {i + 1}", images[i]),
-                                               (f"nearest: {neighbour_ids[i]}\n(cos {cosines[i]:.2f})", images[k + i]))]
-    figure = Figure("Sampled identities", labelled_grid(rows),
-                    "Each new identity was drawn from the space (each coefficient from the training models' Gaussian) "
-                    "and is shown above the training identity closest to it in coefficients.")
+    n = images.shape[1]
+    rows = [(f"sample {i + 1}", np.concatenate([images[i], images[k + i]])) for i in range(k)]
+    captions = [["new identity"] * n + _neighbour_captions(neighbour_ids[i], cosines[i], n) for i in range(k)]
+    figure = Figure("Sampled identities", labelled_grid(rows, captions=captions),
+                    "Each row: a new identity drawn from the space (each coefficient from the training models' "
+                    "Gaussian), then the training identity closest to it in coefficients (their cosine under the images).")
     return Section("Sampling: new identities as models", "A point drawn from the space is a new LoRA, a person no "
                    "training model is.", [figure],
                    {"between_samples": between, "within_a_sample": within, "probe_similarity_to_nearest": float(similarity.mean()),
                     "coefficient_cosine_to_nearest": float(np.mean(cosines))})
 
 
+def _neighbour_captions(identity: str, cosine: float, n: int) -> list[str]:
+    """Under a neighbour's n images: who it is, then how close in coefficients (on one line if n is 1)."""
+    parts = [f"nearest: {identity}", f"coef. cos {cosine:.2f}"]
+    return [", ".join(parts)] if n == 1 else parts + [""] * (n - 2)
+
+
 def edit_section(gallery: Gallery, models: Sequence[tuple[str, np.ndarray]], attributes: Sequence[str],
-                 strengths: Sequence[float]) -> Section:
+                 strengths: Sequence[float], flip_strength: float) -> Section:
     """Sweeps along each attribute (rows: identity, columns: strength), the probe's reading under each image,
     and how often the edit towards the value an identity lacks flips the probe's reading."""
     section = Section("Editing: moving a model along an attribute direction", "Adding a multiple of an attribute's "
@@ -129,14 +136,15 @@ def edit_section(gallery: Gallery, models: Sequence[tuple[str, np.ndarray]], att
         section.figures.append(Figure(f"{name}", labelled_grid(rows, captions=captions),
                                       f"Strength {', '.join(f'{s:+g}' for s in strengths)} along the {name} direction; under "
                                       f"each image the share of its images the probe reads as {name}."))
-        flips[name] = _flip_rate(gallery, thetas, before[:, a], name)
-    section.numbers = {"flip_rate": flips, "identities": [label for label, _ in models]}
+        flips[name] = _flip_rate(gallery, thetas, before[:, a], name, flip_strength)
+    section.numbers = {"flip_rate": flips, "flip_strength": flip_strength, "identities": [label for label, _ in models]}
     return section
 
 
-def _flip_rate(gallery: Gallery, thetas: np.ndarray, had: np.ndarray, name: str) -> float:
-    """Share of models whose probe reading of `name` turns to what they lacked, edited by ±1 towards it."""
-    toward = [edit(theta, gallery.space, gallery.directions, {name: -1.0 if h else 1.0}) for theta, h in zip(thetas, had)]
+def _flip_rate(gallery: Gallery, thetas: np.ndarray, had: np.ndarray, name: str, strength: float) -> float:
+    """Share of models whose probe reading of `name` turns to what they lacked, edited by ±strength towards it."""
+    toward = [edit(theta, gallery.space, gallery.directions, {name: -strength if h else strength})
+              for theta, h in zip(thetas, had)]
     after, _ = gallery.read(gallery.images(np.stack(toward)))
     return float((after[:, gallery.attribute(name)] != had).mean())
 

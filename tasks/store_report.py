@@ -50,7 +50,7 @@ def store_header(store_url: str, heldout_url: str | None, seconds: dict[str, flo
             "heldout_store": redact_url(heldout_url) if heldout_url else "none (no inversions)",
             "k": space.k, "explained_variance": float(space.explained_variance_ratio.sum()), "m": directions.m,
             "base_model": store.layout.get("base_model_id", "unknown"), "model_files_written": n_files,
-            "seconds": dict(seconds), "total_seconds": round(sum(seconds.values()), 1)}
+            "seconds_per_stage": dict(seconds), "total_seconds": round(sum(seconds.values()), 1)}
 
 
 # ---- Prefect tasks ------------------------------------------------------------------------------

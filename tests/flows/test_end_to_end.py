@@ -51,7 +51,9 @@ def test_run_writes_a_self_contained_report_and_every_model_it_shows(run_folder,
     page = (tmp_path / "report.html").read_text()
     assert page.count("<img") >= 6 and 'src="data:image/png;base64,' in page and "http" not in page.split("<body>")[1]
     files = sorted((tmp_path / "models").glob("*.safetensors"))
-    assert len(files) == saved["header"]["model_files_written"] == 3 + 4 * 2 * 2 + 1 + 2  # samples, edits, multi, inverted
+    report = small_run(tiny_model_dir).report
+    edits = report.n_edited * len(report.edit_attributes) * sum(1 for s in report.edit_strengths if s)
+    assert len(files) == saved["header"]["model_files_written"] == 3 + edits + 1 + 2  # samples, edits, multi, inverted
     assert numbers["report"].endswith("report.html")
     again = w2w_run(str(tmp_path), small_run(tiny_model_dir))  # a rerun trains nothing
     assert again["header"]["trained_now"] == 0
