@@ -14,15 +14,16 @@ edited and unedited models' images (the same noise for both):
 
 Baseline in the same run: prompting the unedited model ("a photo of sks person,
 beard"), where the vocabulary has a phrase for the target. The m sweep maps the
-flip / preservation / identity trade-off; sampling compares the attribute
-frequencies of sampled models with the training set's, and their distances.
+flip / preservation / identity trade-off (benchmarks/sampling.py measures the
+sampled models). Without a space in the zoo, a snapshot of it under runs/ gets
+the space `w2w run` would fit.
 
-    python benchmarks/editing.py --heldout 50 --m 20,60,150,300,600 --strengths 1,2
-    python benchmarks/editing.py --heldout 50 --sampling 64
+    python benchmarks/editing.py --heldout 24 --m 20,60,180 --strengths 1,2,4
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from dataclasses import replace
@@ -39,21 +40,47 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 EDITED = ("male", "beard", "glasses", "young", "bald", "chubby", "smiling", "blond_hair")
 
 
-def heldout_store(zoo: str, path: Path, n: int) -> str:
-    """The first n held-out identities trained with the zoo's recipe (built once, reused after)."""
+def heldout_store(zoo: str, path: Path, n: int, finetune_seed: int | None = None) -> str:
+    """The first n held-out identities trained with the zoo's recipe (built once, reused after); another
+    `finetune_seed` (noise, timesteps) gives a second fine-tune of the same identities."""
     from flows.dataset import build_weights_dataset
     from storage.weight_store import WeightStore
     from tasks.config import DatasetConfig, FanOutConfig
 
     zoo_config = WeightStore.open(zoo, read_only=True).train_config
-    config = replace(DatasetConfig(dtype="float32", world_split="heldout"),
-                     finetune=_finetune_config(zoo_config["finetune"]),
+    finetune = recorded_finetune_config(zoo_config["finetune"])
+    finetune = finetune if finetune_seed is None else replace(finetune, seed=finetune_seed)
+    config = replace(DatasetConfig(dtype="float32", world_split="heldout"), finetune=finetune,
                      images_per_identity=zoo_config["identities"]["images_per_identity"])
     build_weights_dataset(str(path), n, config, FanOutConfig(retries=0))
     return str(path)
 
 
-def _finetune_config(recorded: dict):
+def zoo_with_space(zoo: str, workdir: Path) -> str:
+    """The zoo's done rows with a space fit on them: the zoo itself when it has one, else a snapshot of it
+    under `workdir` (made once) with the space `w2w run` would fit, k = min(1000, N - 1). The shipped zoo
+    is never written to."""
+    import shutil
+
+    from storage.format import SPACE_GROUP
+    from storage.space_store import save_space
+    from storage.weight_store import WeightStore
+    from tasks.space import fit_space_from_store
+    from w2w_core.pca import PCAConfig
+
+    if (Path(zoo) / SPACE_GROUP).exists():
+        return zoo
+    snapshot = workdir / "zoo-snapshot"
+    if not (snapshot / SPACE_GROUP).exists():
+        shutil.rmtree(snapshot, ignore_errors=True)
+        shutil.copytree(zoo, snapshot, ignore=shutil.ignore_patterns("leases", "runs"))
+        n = WeightStore.open(str(snapshot), read_only=True).counts()["done"]
+        save_space(fit_space_from_store(str(snapshot), PCAConfig(k=min(1000, n - 1))), str(snapshot))
+    return str(snapshot)
+
+
+def recorded_finetune_config(recorded: dict):
+    """The FinetuneConfig a store recorded (its train_config), to train more identities the same way."""
     from w2w_core.finetune.config import FinetuneConfig
     from w2w_core.lora.layout import LoraSpec
 
@@ -78,34 +105,43 @@ class Reader:
         return (logits > 0).mean(axis=1) > 0.5, embeddings
 
 
-def _paired_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per model: mean cosine between image i of a and image i of b (unit embeddings [M, n, E])."""
-    return np.einsum("mne,mne->mn", a, b).mean(axis=1)
-
-
-def _centroid_cosine(a: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    return np.einsum("mne,me->mn", a, centroids).mean(axis=1)
-
-
-def truth_centroids(seeds: list[int], attribute: str, targets: np.ndarray, reader: Reader) -> np.ndarray:
-    """Unit probe centroids of renders of each identity with the attribute truly set to its target."""
+def truth_centroids(seeds: list[int], attribute: str, targets: np.ndarray, reader: Reader) -> tuple[np.ndarray, float]:
+    """Unit probe centroids of renders of each identity with the attribute truly set to its target, and the
+    render ceiling: the mean cosine of other renders of those edited identities (new nuisance) to them."""
     from w2w_core import world
+    from w2w_core.evaluate import centroid_cosines
     from w2w_core.world.edits import with_attribute
 
-    renders = np.stack([world.render_identity(with_attribute(world.make_identity(s), attribute, bool(t)), 8, 32)
-                        for s, t in zip(seeds, targets)])
-    _, embeddings = reader.read(renders)
+    edited = [with_attribute(world.make_identity(s), attribute, bool(t)) for s, t in zip(seeds, targets)]
+    _, embeddings = reader.read(np.stack([world.render_identity(e, 8, 32) for e in edited]))
     means = embeddings.mean(axis=1)
-    return means / np.linalg.norm(means, axis=1, keepdims=True)
+    centroids = means / np.linalg.norm(means, axis=1, keepdims=True)
+    _, others = reader.read(np.stack([world.render_identity(e, 8, 32, variation_seed=1) for e in edited]))
+    return centroids, float(centroid_cosines(others, centroids).mean())
+
+
+def edit_scores(read: np.ndarray, embeddings: np.ndarray, targets: np.ndarray, a: int, ctx: dict,
+                usable: np.ndarray) -> dict[str, float]:
+    """Flip, preservation and ID score to the unedited model, for the models in `usable`."""
+    from w2w_core.evaluate import paired_cosines
+
+    others = [i for i in range(read.shape[1]) if i != a]
+    before = ctx["original_read"][usable]
+    return {"flip": float((read[:, a] == targets).mean()),
+            "preserved": float((read[:, others] == before[:, others]).mean()),
+            "id_unedited": float(paired_cosines(embeddings, ctx["original_embeddings"][usable]).mean()),
+            "identities": int(usable.sum())}
 
 
 def evaluate_edits(ctx: dict, m: int, strength: float, reader: Reader) -> dict[str, dict[str, float]]:
-    """Per attribute: flip, preserved, ID score to the unedited model and to the ground truth."""
+    """Per attribute: flip, preserved, ID score to the unedited model and to the ground truth (with its ceiling)."""
     from tasks.models import model_images
     from w2w_core.directions import DirectionsConfig, edit, fit_directions
+    from w2w_core.evaluate import centroid_cosines
 
     names = list(ctx["attribute_names"])
     directions = fit_directions(ctx["coefficients"], ctx["labels"], names, ctx["space"], DirectionsConfig(m=m))
+    everyone = np.ones(len(ctx["thetas"]), bool)
     rows = {}
     for attribute in EDITED:
         a = names.index(attribute)
@@ -113,18 +149,15 @@ def evaluate_edits(ctx: dict, m: int, strength: float, reader: Reader) -> dict[s
         edited = np.stack([edit(theta, ctx["space"], directions, {attribute: strength if t else -strength})
                            for theta, t in zip(ctx["thetas"], targets)])
         read, embeddings = reader.read(model_images(ctx["base"], edited, ctx["layout"], ctx["pictures"]))
-        others = [i for i in range(len(names)) if i != a]
-        rows[attribute] = {
-            "flip": float((read[:, a] == targets).mean()),
-            "preserved": float((read[:, others] == ctx["original_read"][:, others]).mean()),
-            "id_unedited": float(_paired_cosine(embeddings, ctx["original_embeddings"]).mean()),
-            "id_truth": float(_centroid_cosine(embeddings, truth_centroids(ctx["seeds"], attribute, targets, reader)).mean()),
-        }
+        truth, ceiling = truth_centroids(ctx["seeds"], attribute, targets, reader)
+        rows[attribute] = {**edit_scores(read, embeddings, targets, a, ctx, everyone),
+                           "id_truth": float(centroid_cosines(embeddings, truth).mean()), "truth_ceiling": ceiling}
     return rows
 
 
 def prompting_baseline(ctx: dict, reader: Reader) -> dict[str, dict[str, float]]:
     """The unedited model prompted with the target attribute's phrase (where the vocabulary has one)."""
+    from tasks.models import model_images
     from w2w_core.world import ATTRIBUTE_PHRASES, INSTANCE_PROMPT
 
     names = list(ctx["attribute_names"])
@@ -137,22 +170,12 @@ def prompting_baseline(ctx: dict, reader: Reader) -> dict[str, dict[str, float]]
         usable = np.array([prompts[bool(t)] is not None for t in targets])
         if not usable.any():
             continue
-        read = np.zeros_like(ctx["original_read"][usable])
-        embeddings = []
-        for j, (theta, t) in enumerate(zip(ctx["thetas"][usable], targets[usable])):
-            pictures = replace(ctx["pictures"], prompt=prompts[bool(t)])
-            from tasks.models import model_images
-
-            r, e = reader.read(model_images(ctx["base"], theta[None], ctx["layout"], pictures))
-            read[j], _ = r[0], embeddings.append(e[0])
-        embeddings = np.stack(embeddings)
-        others = [i for i in range(len(names)) if i != a]
-        rows[attribute] = {
-            "flip": float((read[:, a] == targets[usable]).mean()),
-            "preserved": float((read[:, others] == ctx["original_read"][usable][:, others]).mean()),
-            "id_unedited": float(_paired_cosine(embeddings, ctx["original_embeddings"][usable]).mean()),
-            "id_truth": float("nan"), "identities": int(usable.sum()),
-        }
+        images = np.stack([model_images(ctx["base"], theta[None], ctx["layout"],
+                                        replace(ctx["pictures"], prompt=prompts[bool(t)]))[0]
+                           for theta, t in zip(ctx["thetas"][usable], targets[usable])])
+        read, embeddings = reader.read(images)
+        rows[attribute] = {**edit_scores(read, embeddings, targets[usable], a, ctx, usable),
+                           "id_truth": float("nan"), "truth_ceiling": float("nan")}
     return rows
 
 
@@ -181,11 +204,23 @@ def context(args: argparse.Namespace) -> dict:
             "reader": reader}
 
 
-def print_edit_table(title: str, rows: dict[str, dict[str, float]]) -> None:
-    print(f"\n{title}\n| attribute | flip | preserved | ID score vs unedited | ID score vs true edit |")
-    print("|---|---:|---:|---:|---:|")
+def print_edit_table(title: str, rows: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]] | None = None) -> None:
+    """One markdown table; with the prompting baseline, whether each attribute meets the bars (flip and
+    preservation >= 0.9, ID score above prompting's)."""
+    print(f"\n{title}\n| attribute | flip | preserved | ID vs unedited | ID vs true edit (render ceiling) |"
+          + (" bars |" if baseline else ""))
+    print("|---|---:|---:|---:|---:|" + ("---|" if baseline else ""))
     for attribute, r in rows.items():
-        print(f"| {attribute} | {r['flip']:.2f} | {r['preserved']:.2f} | {r['id_unedited']:.3f} | {r['id_truth']:.3f} |")
+        line = (f"| {attribute} | {r['flip']:.2f} | {r['preserved']:.2f} | {r['id_unedited']:.3f} | "
+                f"{r['id_truth']:.3f} ({r['truth_ceiling']:.3f}) |")
+        if baseline:
+            line += f" {'met' if meets_bars(r, baseline.get(attribute)) else 'not met'} |"
+        print(line)
+
+
+def meets_bars(row: dict[str, float], prompting: dict[str, float] | None) -> bool:
+    above_prompting = prompting is None or row["id_unedited"] > prompting["id_unedited"]
+    return row["flip"] >= 0.9 and row["preserved"] >= 0.9 and above_prompting
 
 
 def main() -> None:
@@ -197,6 +232,7 @@ def main() -> None:
     parser.add_argument("--strengths", default="1", help="edit strengths, comma-separated")
     parser.add_argument("--images", type=int, default=4, help="images per model")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default=None, help="also write every number here")
     args = parser.parse_args()
     import torch
 
@@ -204,15 +240,22 @@ def main() -> None:
     from w2w_core.directions import default_m
 
     torch.set_num_threads(args.threads)
-    args.zoo = args.zoo or str(ZOO_DIR)
+    args.zoo = zoo_with_space(args.zoo or str(ZOO_DIR), ROOT / "runs")
     ctx = context(args)
     ms = [int(m) for m in args.m.split(",") if m] or [default_m(len(ctx["coefficients"]), ctx["space"].k)]
     print(f"zoo: {len(ctx['coefficients'])} models, space k={ctx['space'].k}; {len(ctx['thetas'])} held-out identities, "
-          f"{args.images} images per model")
-    print_edit_table("baseline: prompting the unedited model", prompting_baseline(ctx, ctx["reader"]))
+          f"{args.images} images per model; default m = {default_m(len(ctx['coefficients']), ctx['space'].k)}")
+    results = {"models": len(ctx["coefficients"]), "k": ctx["space"].k, "heldout": len(ctx["thetas"]),
+               "prompting": prompting_baseline(ctx, ctx["reader"]), "w2w": {}}
+    print_edit_table("baseline: prompting the unedited model", results["prompting"])
     for m in ms:
         for strength in (float(s) for s in args.strengths.split(",")):
-            print_edit_table(f"w2w edit, m={m}, strength {strength:g}", evaluate_edits(ctx, m, strength, ctx["reader"]))
+            rows = evaluate_edits(ctx, m, strength, ctx["reader"])
+            results["w2w"][f"m={m},strength={strength:g}"] = rows
+            print_edit_table(f"w2w edit, m={m}, strength {strength:g}", rows, results["prompting"])
+            sys.stdout.flush()
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,140 @@
+"""Bars (issue 11): sampled models of the zoo against its training models, read by the probe.
+
+Models are drawn from the zoo's space (each of the first m coefficients from
+N(mean_i, spread * std_i), paper Sec. 3.2) and generate images with the same
+noise as the training models they are compared with:
+
+  frequencies   per attribute, the share of sampled models the probe reads it in, against the
+                same share over training models' own images (bar: within 10 points)
+  apart         1 - cosine between two models' probe centroids: between sampled models, between
+                training models, between two fine-tunes of one identity (the same held-out
+                identity trained twice with other noise), and from each sample to the training
+                identity nearest in coefficients (bar: samples differ from each other more than
+                two fine-tunes of one identity)
+
+  images        1 - cosine between single images with different noise: of two models, and of one
+                model (a model that keeps one identity across noise has between > within)
+
+    python benchmarks/sampling.py --n 64 --settings all:1,200:1,50:1,all:2,all:3
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.editing import EDITED, Reader, heldout_store, zoo_with_space
+
+
+def centroids(embeddings: np.ndarray) -> np.ndarray:
+    means = embeddings.mean(axis=1)
+    return means / np.linalg.norm(means, axis=1, keepdims=True)
+
+
+def mean_apart(a: np.ndarray) -> float:
+    """Mean 1 - cosine between the unit centroids [M, E] of distinct models."""
+    cosines = a @ a.T
+    return float(1 - cosines[~np.eye(len(a), dtype=bool)].mean())
+
+
+def frequencies(read: np.ndarray, names: list[str]) -> dict[str, float]:
+    return {name: float(read[:, names.index(name)].mean()) for name in EDITED}
+
+
+def two_fine_tunes_apart(zoo: str, n: int, reader: Reader, images) -> float:
+    """Mean 1 - cosine between the centroids of two fine-tunes of the same held-out identity."""
+    from storage.weight_store import WeightStore
+
+    stores = [heldout_store(zoo, ROOT / "runs" / name, n, seed) for name, seed in
+              (("heldout-store", None), ("heldout-store-seed-1", 1))]
+    thetas = [WeightStore.open(url, read_only=True).read_rows(list(range(n))).astype(np.float32) for url in stores]
+    first, second = (centroids(reader.read(images(t))[1]) for t in thetas)
+    return float(1 - np.einsum("ne,ne->n", first, second).mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", default=None, help="store with or without a space (default: the embedded zoo)")
+    parser.add_argument("--n", type=int, default=64, help="models sampled per setting, and training models compared")
+    parser.add_argument("--settings", default="all:1", help="comma-separated m:spread pairs: leading components "
+                        "drawn ('all': every one) and the factor on every std (1: the paper's)")
+    parser.add_argument("--pairs", type=int, default=16, help="held-out identities fine-tuned twice")
+    parser.add_argument("--images", type=int, default=4, help="images per model")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", default=None, help="also write every number here")
+    args = parser.parse_args()
+    import torch
+
+    from storage.space_store import load_space
+    from storage.weight_store import WeightStore
+    from tasks.config import ZOO_DIR, PicturesConfig
+    from tasks.directions import training_coefficients
+    from tasks.models import base_model_for, model_images
+    from tasks.sampling import nearest_training_models
+    from w2w_core.evaluate import spread_between_and_within
+    from w2w_core.lora.layout import LoraLayout
+    from w2w_core.space import reconstruct, sample_coefficients
+
+    torch.set_num_threads(args.threads)
+    zoo = zoo_with_space(args.zoo or str(ZOO_DIR), ROOT / "runs")
+    store, space, reader = WeightStore.open(zoo, read_only=True), load_space(zoo), Reader()
+    layout = LoraLayout.from_dict(store.layout)
+    base, pictures = base_model_for(layout), PicturesConfig(images_per_model=args.images, seed=2)
+
+    def images(thetas: np.ndarray) -> np.ndarray:
+        return model_images(base, thetas, layout, pictures)
+
+    coefficients, _, names = training_coefficients(zoo, space)
+    training_rows = space.row_ids[np.random.default_rng(0).choice(len(space.row_ids), args.n, replace=False)]
+    train_read, train_embeddings = reader.read(images(store.read_rows(training_rows).astype(np.float32)))
+    between, within = spread_between_and_within(train_embeddings)
+    results = {"models": len(coefficients), "k": space.k, "training": {
+        "frequencies": frequencies(train_read, names), "apart_between": mean_apart(centroids(train_embeddings)),
+        "images_between_models": between, "images_within_a_model": within},
+        "two_fine_tunes_apart": two_fine_tunes_apart(zoo, args.pairs, reader, images), "sampled": {}}
+    for setting in args.settings.split(","):
+        m, spread = setting.split(":")
+        beta = sample_coefficients(space, args.n, np.random.default_rng(1), float(spread), None if m == "all" else int(m))
+        read, embeddings = reader.read(images(np.asarray(reconstruct(space, beta.astype(np.float32)), np.float32)))
+        nearest, _ = nearest_training_models(beta, coefficients)
+        _, near_embeddings = reader.read(images(store.read_rows(space.row_ids[nearest]).astype(np.float32)))
+        own, near = centroids(embeddings), centroids(near_embeddings)
+        between, within = spread_between_and_within(embeddings)
+        results["sampled"][setting] = {"frequencies": frequencies(read, names), "apart_between": mean_apart(own),
+                                       "apart_from_nearest": float(1 - np.einsum("ne,ne->n", own, near).mean()),
+                                       "images_between_models": between, "images_within_a_model": within}
+    print_tables(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+def print_tables(results: dict) -> None:
+    train = results["training"]["frequencies"]
+    print(f"zoo: {results['models']} models, space k={results['k']}")
+    print("\n| attribute | training models | " + " | ".join(f"sampled, m:spread {m}" for m in results["sampled"]) + " |")
+    print("|---|---:|" + "---:|" * len(results["sampled"]))
+    for name in EDITED:
+        cells = [f"{s['frequencies'][name]:.2f} ({s['frequencies'][name] - train[name]:+.2f})" for s in results["sampled"].values()]
+        print(f"| {name} | {train[name]:.2f} | " + " | ".join(cells) + " |")
+    worst = {m: max(abs(s["frequencies"][a] - train[a]) for a in EDITED) for m, s in results["sampled"].items()}
+    print("| largest gap (bar <= 0.10) | | " + " | ".join(f"{g:.2f}" for g in worst.values()) + " |")
+    pair, train = results["two_fine_tunes_apart"], results["training"]
+    print(f"\n1 - cosine of probe centroids: two fine-tunes of one identity {pair:.3f}; "
+          f"training models {train['apart_between']:.3f}")
+    print("\n| models | centroids: between | to nearest training model | between / two fine-tunes (bar > 1) "
+          "| images: between models | images: within a model |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| training | {train['apart_between']:.3f} | | | {train['images_between_models']:.3f} | "
+          f"{train['images_within_a_model']:.3f} |")
+    for m, s in results["sampled"].items():
+        print(f"| sampled, m:spread {m} | {s['apart_between']:.3f} | {s['apart_from_nearest']:.3f} | "
+              f"{s['apart_between'] / pair:.2f} | {s['images_between_models']:.3f} | {s['images_within_a_model']:.3f} |")
+
+if __name__ == "__main__":
+    main()
