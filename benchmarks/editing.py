@@ -19,6 +19,7 @@ sampled models). Without a space in the zoo, a snapshot of it under runs/ gets
 the space `w2w run` would fit.
 
     python benchmarks/editing.py --heldout 24 --m 20,60,180 --strengths 1,2,4
+    python benchmarks/editing.py --heldout 24 --m 180 --strengths 4 --debias male,young --method logistic
 """
 from __future__ import annotations
 
@@ -133,14 +134,15 @@ def edit_scores(read: np.ndarray, embeddings: np.ndarray, targets: np.ndarray, a
             "identities": int(usable.sum())}
 
 
-def evaluate_edits(ctx: dict, m: int, strength: float, reader: Reader) -> dict[str, dict[str, float]]:
-    """Per attribute: flip, preserved, ID score to the unedited model and to the ground truth (with its ceiling)."""
+def evaluate_edits(ctx: dict, config, strength: float, reader: Reader) -> dict[str, dict[str, float]]:
+    """Per attribute: flip, preserved, ID score to the unedited model and to the ground truth (with its ceiling),
+    for directions fit with `config` (a DirectionsConfig)."""
     from tasks.models import model_images
-    from w2w_core.directions import DirectionsConfig, edit, fit_directions
+    from w2w_core.directions import edit, fit_directions
     from w2w_core.evaluate import centroid_cosines
 
     names = list(ctx["attribute_names"])
-    directions = fit_directions(ctx["coefficients"], ctx["labels"], names, ctx["space"], DirectionsConfig(m=m))
+    directions = fit_directions(ctx["coefficients"], ctx["labels"], names, ctx["space"], config)
     everyone = np.ones(len(ctx["thetas"]), bool)
     rows = {}
     for attribute in EDITED:
@@ -232,12 +234,15 @@ def main() -> None:
     parser.add_argument("--strengths", default="1", help="edit strengths, comma-separated")
     parser.add_argument("--images", type=int, default=4, help="images per model")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--method", default="least_squares", help="least_squares (the paper's) or logistic")
+    parser.add_argument("--debias", default="", help="attributes removed from every other direction, comma-separated")
+    parser.add_argument("--debias-mode", default="sequential", help="sequential (the reference's) or joint")
     parser.add_argument("--json", default=None, help="also write every number here")
     args = parser.parse_args()
     import torch
 
     from tasks.config import ZOO_DIR
-    from w2w_core.directions import default_m
+    from w2w_core.directions import DirectionsConfig, default_m
 
     torch.set_num_threads(args.threads)
     args.zoo = zoo_with_space(args.zoo or str(ZOO_DIR), ROOT / "runs")
@@ -250,9 +255,12 @@ def main() -> None:
     print_edit_table("baseline: prompting the unedited model", results["prompting"])
     for m in ms:
         for strength in (float(s) for s in args.strengths.split(",")):
-            rows = evaluate_edits(ctx, m, strength, ctx["reader"])
-            results["w2w"][f"m={m},strength={strength:g}"] = rows
-            print_edit_table(f"w2w edit, m={m}, strength {strength:g}", rows, results["prompting"])
+            config = DirectionsConfig(m=m, method=args.method, debias=tuple(a for a in args.debias.split(",") if a),
+                                      debias_mode=args.debias_mode)
+            rows = evaluate_edits(ctx, config, strength, ctx["reader"])
+            label = f"m={m},strength={strength:g},method={config.method},debias={'+'.join(config.debias) or 'none'}"
+            results["w2w"][label] = rows
+            print_edit_table(f"w2w edit, {label.replace(',', ', ')}", rows, results["prompting"])
             sys.stdout.flush()
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
