@@ -59,8 +59,8 @@ def heldout_store(zoo: str, path: Path, n: int, finetune_seed: int | None = None
 
 def zoo_with_space(zoo: str, workdir: Path) -> str:
     """The zoo's done rows with a space fit on them: the zoo itself when it has one, else a snapshot of it
-    under `workdir` (made once) with the space `w2w run` would fit, k = min(1000, N - 1). The shipped zoo
-    is never written to."""
+    under `workdir` with the space `w2w run` would fit, k = min(1000, N - 1), made again whenever the zoo
+    holds other done rows than the snapshot. The shipped zoo is never written to."""
     import shutil
 
     from storage.format import SPACE_GROUP
@@ -72,7 +72,8 @@ def zoo_with_space(zoo: str, workdir: Path) -> str:
     if (Path(zoo) / SPACE_GROUP).exists():
         return zoo
     snapshot = workdir / "zoo-snapshot"
-    if not (snapshot / SPACE_GROUP).exists():
+    done = WeightStore.open(zoo, read_only=True).done_rows()
+    if not (snapshot / SPACE_GROUP).exists() or list(WeightStore.open(str(snapshot), read_only=True).done_rows()) != list(done):
         shutil.rmtree(snapshot, ignore_errors=True)
         shutil.copytree(zoo, snapshot, ignore=shutil.ignore_patterns("leases", "runs"))
         n = WeightStore.open(str(snapshot), read_only=True).counts()["done"]
