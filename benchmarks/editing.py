@@ -111,13 +111,12 @@ def truth_centroids(seeds: list[int], attribute: str, targets: np.ndarray, reade
     """Unit probe centroids of renders of each identity with the attribute truly set to its target, and the
     render ceiling: the mean cosine of other renders of those edited identities (new nuisance) to them."""
     from w2w_core import world
-    from w2w_core.evaluate import centroid_cosines
+    from w2w_core.evaluate import centroid_cosines, identity_centroids
     from w2w_core.world.edits import with_attribute
 
     edited = [with_attribute(world.make_identity(s), attribute, bool(t)) for s, t in zip(seeds, targets)]
     _, embeddings = reader.read(np.stack([world.render_identity(e, 8, 32) for e in edited]))
-    means = embeddings.mean(axis=1)
-    centroids = means / np.linalg.norm(means, axis=1, keepdims=True)
+    centroids = identity_centroids(embeddings.reshape(-1, embeddings.shape[-1]), len(embeddings))
     _, others = reader.read(np.stack([world.render_identity(e, 8, 32, variation_seed=1) for e in edited]))
     return centroids, float(centroid_cosines(others, centroids).mean())
 

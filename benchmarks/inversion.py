@@ -56,9 +56,9 @@ def id_scores(reader: Reader, images: np.ndarray, reference: np.ndarray) -> np.n
 def reference_centroids(reader: Reader, seeds: list[int], n: int) -> tuple[np.ndarray, float]:
     """Unit centroids of other renders of each identity (variation 1), and the render ceiling: renders with
     yet other nuisance (variation 2) scored against them."""
-    _, embeddings = reader.read(renders(seeds, n, variation_seed=1))
-    means = embeddings.mean(axis=1)
-    centroids = means / np.linalg.norm(means, axis=1, keepdims=True)
+    from benchmarks.sampling import centroids as unit_centroids
+
+    centroids = unit_centroids(reader.read(renders(seeds, n, variation_seed=1))[1])
     return centroids, float(id_scores(reader, renders(seeds, n, variation_seed=2), centroids).mean())
 
 

@@ -33,8 +33,10 @@ from benchmarks.editing import EDITED, Reader, heldout_store, zoo_with_space
 
 
 def centroids(embeddings: np.ndarray) -> np.ndarray:
-    means = embeddings.mean(axis=1)
-    return means / np.linalg.norm(means, axis=1, keepdims=True)
+    """Unit centroid [M, E] of each model's image embeddings [M, n, E]."""
+    from w2w_core.evaluate import identity_centroids
+
+    return identity_centroids(embeddings.reshape(-1, embeddings.shape[-1]), len(embeddings))
 
 
 def mean_apart(a: np.ndarray) -> float:
