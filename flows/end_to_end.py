@@ -24,7 +24,7 @@ from tasks.progress import Stages, store_progress
 from tasks.report import write_report_task
 from tasks.run import (
     dataset_stage_task, edits_stage_task, inversion_stage_task, run_header, samples_stage_task, save_models_task,
-    seed_store_from_zoo_task,
+    seed_store_from_zoo_task, zoo_models,
 )
 from w2w_core.pca import PCAConfig
 
@@ -45,6 +45,8 @@ def w2w_run(out: str = "w2w-out", config: RunConfig = RunConfig()) -> dict:
         zoo_rows = trained_prefix_task(str(ZOO_DIR)) if config.use_zoo else 0
         if config.use_zoo:
             seed_store_from_zoo_task(store, str(ZOO_DIR))
+        run_rows = list(range(zoo_rows, zoo_rows + config.n_identities))
+        zoo_counts = zoo_models(str(ZOO_DIR), run_rows) if config.use_zoo else (0, 0)
     with stages.stage(STAGES[1]), store_progress(store, zoo_rows + config.n_identities, "identities"):
         built = build_weights_dataset(store, zoo_rows + config.n_identities, dataset)
     with stages.stage(STAGES[2]), store_progress(heldout, config.n_heldout, "held-out"):
@@ -56,7 +58,6 @@ def w2w_run(out: str = "w2w-out", config: RunConfig = RunConfig()) -> dict:
         directions = fit_directions(store)
     with stages.stage(STAGES[5]):
         inversion, inverted = inversion_stage_task(store, heldout, config.report)
-    run_rows = list(range(zoo_rows, zoo_rows + config.n_identities))
     with stages.stage(STAGES[6]):
         shown = dataset_stage_task(store, run_rows[: config.report.n_dataset_rows], config.report)
     with stages.stage(STAGES[7]):
@@ -65,7 +66,7 @@ def w2w_run(out: str = "w2w-out", config: RunConfig = RunConfig()) -> dict:
         edits, edited = edits_stage_task(store, heldout, run_rows, inverted, config.report)
     with stages.stage(STAGES[9]):
         files = save_models_task(str(root / "models"), store, sampled + edited + inverted)
-        header = run_header(config, zoo_rows, built, space, directions, stages.seconds, files)
+        header = run_header(config, zoo_counts, built, space, directions, stages.seconds, files)
         sections = {"dataset": shown, "samples": samples, "edits": edits, "inversion": inversion}
         numbers = write_report_task(str(root), header, sections, store)
     print(f"report: {numbers['report']}", flush=True)

@@ -47,6 +47,19 @@ def seed_store_from_zoo(store_url: str, zoo_url: str) -> int:
     return WeightStore.open(store_url, read_only=True).counts()["done"]
 
 
+def zoo_models(zoo_url: str, run_rows: list[int]) -> tuple[int, int]:
+    """(the zoo's trained models, how many of them sit on this run's rows); (0, 0) without a zoo.
+
+    A zoo still being built has done rows past its trained prefix, where the
+    run's rows start: those come trained in the copy, so they are the zoo's
+    models, not ones the run trained."""
+    if not (Path(zoo_url) / "zarr.json").is_file():
+        return 0, 0
+    zoo = WeightStore.open(zoo_url, read_only=True)
+    inside = [r for r in run_rows if r < zoo.n_rows]
+    return zoo.counts()["done"], zoo.counts(inside)["done"] if inside else 0
+
+
 def gallery(store_url: str, pictures: PicturesConfig) -> Gallery:
     store = WeightStore.open(store_url, read_only=True)
     layout = LoraLayout.from_dict(store.layout)
@@ -172,10 +185,15 @@ def inversion_stage_task(store_url: str, heldout_url: str, config: ReportConfig)
 
 
 
-def run_header(config: RunConfig, zoo_rows: int, built: dict, space: dict, directions: dict,
+def run_header(config: RunConfig, zoo: tuple[int, int], built: dict, space: dict, directions: dict,
                seconds: dict[str, float], n_files: int) -> dict:
-    """What the report's header says was run: where models came from, the space, the time per stage."""
-    return {"zoo_used": config.use_zoo, "zoo_identities": zoo_rows, "identities_trained_by_this_run": config.n_identities,
+    """What the report's header says was run: where models came from, the space, the time per stage.
+
+    `zoo` is `zoo_models`' answer: the run's rows that came trained in the zoo
+    copy count as the zoo's, so the header never claims more training than the run did."""
+    zoo_done, on_run_rows = zoo
+    return {"zoo_used": config.use_zoo, "zoo_identities": zoo_done,
+            "identities_trained_by_this_run": config.n_identities - on_run_rows,
             "trained_now": len(built["trained_rows"]), "models_in_store": built["done"], "heldout_identities": config.n_heldout,
             "k": space["k"], "explained_variance": space["explained_variance"], "m": directions["m"],
             "base_model": "embedded tiny SD-shaped model (w2w/tiny-sd-faces)", "model_files_written": n_files,
