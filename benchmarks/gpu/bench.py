@@ -7,7 +7,10 @@
      without and with prior preservation (a class image beside the instance image);
    - the batched trainer's layers: identity-steps/s at K = 1, 4, 16, 32, 64
      identities per step (one image each), and peak GPU memory.
-2. The CuPy PCA at paper scale: 64,974 x 99,648, k = 1,000, on a planted spectrum
+2. Single-image inversion's step on the same UNet: β of the first m = 10,000 components
+   of a random space over the LoRA's weights -> θ(β) -> the batched layers, one image per
+   inverted model, K = 1, 8, 32 images per step; images per minute at the reference's 400 steps.
+3. The CuPy PCA at paper scale: 64,974 x 99,648, k = 1,000, on a planted spectrum
    held on the GPU; time and accuracy against the planted truth.
 
     python benchmarks/gpu/bench.py --smoke      # tiny sizes on the CPU: checks the script (CI runs this)
@@ -35,14 +38,17 @@ class Sizes:
     pca_rows: int
     pca_cols: int
     pca_k: int
+    invert_ks: tuple[int, ...]
+    invert_m: int
 
 
 SD15 = Sizes(unet={}, latent=64, tokens=77, width=768, ks=(1, 4, 16, 32, 64), steps=10,
-             pca_rows=64_974, pca_cols=99_648, pca_k=1_000)
+             pca_rows=64_974, pca_cols=99_648, pca_k=1_000, invert_ks=(1, 8, 32), invert_m=10_000)
 SMOKE = Sizes(unet=dict(block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
                         attention_head_dim=8, norm_num_groups=16, layers_per_block=1),
-              latent=8, tokens=8, width=32, ks=(1, 4), steps=2, pca_rows=300, pca_cols=500, pca_k=10)
+              latent=8, tokens=8, width=32, ks=(1, 4), steps=2, pca_rows=300, pca_cols=500, pca_k=10,
+              invert_ks=(1, 2), invert_m=8)
 
 
 def sd15_unet(sizes: Sizes, device: str) -> torch.nn.Module:
@@ -131,6 +137,46 @@ def batched(unet: torch.nn.Module, sizes: Sizes, device: str, k: int) -> tuple[f
     return rate, peak
 
 
+INVERSION_STEPS = 400  # the reference recipe's steps per image (arXiv 2406.09413, Sec. 3.4)
+
+
+def inversion(unet: torch.nn.Module, sizes: Sizes, device: str, k: int) -> tuple[float, float]:
+    """(images inverted per minute at 400 steps, peak GPU GiB) with K images per step, each its own β."""
+    from w2w_core.inversion.optimise import SpaceBasis, set_factors
+    from w2w_core.lora.adapter import ADAPTER, attach_lora
+    from w2w_core.lora.batched import BatchedLora
+    from w2w_core.lora.layout import LoraSpec
+
+    layout = attach_lora(unet, LoraSpec(), "sd15-shaped", "random")
+    unet.delete_adapters(ADAPTER)
+    d, m = layout.n_params, sizes.invert_m
+    on = {"device": device}  # a random space over the LoRA's weights: its values do not change the time of a step
+    basis = SpaceBasis(torch.randn(d, m, **on) / d**0.5, torch.zeros(d, **on), torch.full((d,), 1e-3, **on),
+                       torch.zeros(d, **on))
+    lora = BatchedLora(unet, layout, {key: torch.zeros(shape, **on) for key, shape in zip(layout.keys, layout.shapes)}, k)
+    lora.segments = [(i, i, i + 1) for i in range(k)]
+    beta = torch.zeros(k, m, device=device, requires_grad=True)
+    optimizer = torch.optim.Adam([beta], lr=0.1)
+    noisy, noise, t, text = _inputs(sizes, k, device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def step() -> None:
+        set_factors(lora, basis.model(beta), layout)
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+            prediction = unet(noisy, t, text).sample.float()
+        optimizer.zero_grad()
+        ((prediction - noise) ** 2).flatten(1).mean(1).sum().backward()  # each image's loss on its own β
+        optimizer.step()
+
+    try:
+        steps_per_second = _timed(step, sizes.steps, device)
+    finally:
+        lora.remove()
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
+    return steps_per_second * k * 60 / INVERSION_STEPS, peak
+
+
 def paper_scale_pca(sizes: Sizes, device: str) -> dict:
     """Fit k components of a planted-spectrum matrix held in GPU memory (CuPy); time and accuracy."""
     from w2w_core.pca import ArrayMatrix, PCAConfig, fit_pca
@@ -172,6 +218,11 @@ def main() -> None:
     for k in sizes.ks:
         rate, peak = batched(unet, sizes, device, k)
         print(f"| batched | {k} | {rate / k:.2f} | {rate:.1f} | {peak:.1f} |", flush=True)
+    print(f"| inversion (m = {sizes.invert_m}) | images per step | images/min at {INVERSION_STEPS} steps | peak GPU GiB |")
+    print("|---|---:|---:|---:|")
+    for k in sizes.invert_ks:
+        rate, peak = inversion(unet, sizes, device, k)
+        print(f"| w2w inversion | {k} | {rate:.2f} | {peak:.1f} |", flush=True)
     if not args.skip_pca:
         print(f"PCA (CuPy, planted spectrum): {paper_scale_pca(sizes, device)}", flush=True)
 

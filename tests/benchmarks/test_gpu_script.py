@@ -15,5 +15,7 @@ def test_gpu_script_smoke_run_prints_its_tables():
     lines = proc.stdout.splitlines()
     assert any(line.startswith("| sequential peft + prior | 1 |") for line in lines)
     assert any(line.startswith("| batched | 4 |") for line in lines)
+    inverted = [line for line in lines if line.startswith("| w2w inversion | 2 |")]
+    assert inverted and float(inverted[0].split("|")[3]) > 0
     pca = next(line for line in lines if line.startswith("PCA"))
     assert float(pca.split("'cos2': ")[1].split(",")[0]) > 0.999

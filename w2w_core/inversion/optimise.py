@@ -40,15 +40,33 @@ class InversionResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class SpaceBasis:
+    """What θ(β) needs of the space, as tensors made once on the UNet's device (not at every step)."""
+
+    leading: torch.Tensor  # V[:, :m] [d, m]
+    rest: torch.Tensor  # [d]: the other components at their training mean, β̄_rest V_restᵀ
+    std: torch.Tensor  # s [d]
+    mean: torch.Tensor  # μ [d]
+
+    @classmethod
+    def of(cls, space: Space, m: int, device: torch.device | str = "cpu") -> "SpaceBasis":
+        components = torch.as_tensor(space.components, dtype=torch.float32)
+        rest = torch.as_tensor(space.coef_mean[m:], dtype=torch.float32) @ components[:, m:].T
+        std, mean = (torch.as_tensor(a, dtype=torch.float32) for a in (space.std, space.mean))
+        return cls(*(t.to(device) for t in (components[:, :m].contiguous(), rest, std, mean)))
+
+    def model(self, beta: torch.Tensor) -> torch.Tensor:
+        """θ(β) [K, d] for β [K, m], differentiably."""
+        return (beta @ self.leading.T + self.rest) * self.std + self.mean
+
+
 def model_of(space: Space, beta: torch.Tensor, m: int) -> torch.Tensor:
     """θ(β) [K, d] for β [K, m], differentiably: the other components at their training mean."""
-    components = torch.as_tensor(space.components, dtype=torch.float32)
-    std, mean = (torch.as_tensor(a, dtype=torch.float32) for a in (space.std, space.mean))
-    rest = torch.as_tensor(space.coef_mean[m:], dtype=torch.float32) @ components[:, m:].T
-    return ((beta @ components[:, :m].T) + rest) * std + mean
+    return SpaceBasis.of(space, m, beta.device).model(beta)
 
 
-def _set_factors(lora: BatchedLora, theta: torch.Tensor, layout: LoraLayout) -> None:
+def set_factors(lora: BatchedLora, theta: torch.Tensor, layout: LoraLayout) -> None:
     """Point the batched layers' factors at θ's slices (a view: gradients flow back to β)."""
     offset, k = 0, theta.shape[0]
     for key, shape in zip(layout.keys, layout.shapes):
@@ -112,12 +130,13 @@ def invert(base: BaseModel, space: Space, layout: LoraLayout, images: np.ndarray
     lora = BatchedLora(pipe.unet, layout, dummy, k)
     n = config.samples_per_step
     lora.segments = [(i, i * n, (i + 1) * n) for i in range(k)]
+    basis = SpaceBasis.of(space, m)
     losses: list[np.ndarray] = []
     try:
         for _ in tqdm(range(config.steps), desc=f"invert x{k}", disable=not progress, leave=False):
             draws = [noisy_inputs(pipe, latents[i:i + 1].expand(n, -1, -1, -1), generators[i]) for i in range(k)]
             noisy, t, noise = (torch.cat(parts) for parts in zip(*draws))
-            _set_factors(lora, model_of(space, beta, m), layout)
+            set_factors(lora, basis.model(beta), layout)
             error = (pipe.unet(noisy, t, text).sample - noise) ** 2 * weight.repeat_interleave(n, 0)
             per_image = error.flatten(1).mean(1).view(k, n).mean(1) / weight.flatten(1).mean(1)
             optimizer.zero_grad()
@@ -127,7 +146,7 @@ def invert(base: BaseModel, space: Space, layout: LoraLayout, images: np.ndarray
             losses.append(per_image.detach().numpy())
     finally:
         lora.remove()
-    vectors = model_of(space, beta.detach(), m).numpy()
+    vectors = basis.model(beta.detach()).numpy()
     tail = np.mean(losses[-max(1, len(losses) // 10):], axis=0)
     seconds = (time.time() - started) / k
     return [InversionResult(beta[i].detach().numpy().astype(np.float64), vectors[i], float(tail[i]), seconds)
