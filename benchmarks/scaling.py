@@ -11,7 +11,7 @@ models (least squares, default m = N/5). Per N:
   inversion     ID score of w2w inversion from one render of each held-out identity against
                 other renders of it (as benchmarks/inversion.py does)
 
-    python benchmarks/scaling.py --n 100,300,900 --heldout 12
+    python benchmarks/scaling.py --n 100,300,1000,3000 --heldout 12 --plots docs/plots
 """
 from __future__ import annotations
 
@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4, help="images per model")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write every number here")
+    parser.add_argument("--plots", default=None, help="folder for one PNG per curve (entanglement, edits, inversion)")
     args = parser.parse_args()
     import torch
 
@@ -125,6 +126,46 @@ def main() -> None:
         print_row(n, results["by_n"][n], first=n == sizes[0])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.plots:
+        for path in plot_curves(results, Path(args.plots)):
+            print(f"plot: {path}")
+
+
+def plot_curves(results: dict, folder: Path) -> list[Path]:
+    """One PNG per curve against N (log axis): direction entanglement, edit rates, inversion ID score."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_n = results["by_n"]
+    ns = sorted(int(n) for n in by_n)
+    row = lambda n: by_n[n] if n in by_n else by_n[str(n)]  # noqa: E731 - int keys in a run, str from JSON
+    curves = {
+        "scaling_entanglement.png": ("|cos| between directions (weight space)",
+                                     {pair: [row(n)["cosines"][pair] for n in ns] for pair in row(ns[0])["cosines"]}),
+        "scaling_edits.png": (f"held-out edits at strength {results['strength']:g}",
+                              {"target flipped": [row(n)["flip"] for n in ns],
+                               "others preserved": [row(n)["preserved"] for n in ns]}),
+        "scaling_inversion.png": ("inversion ID score (one render)",
+                                  {"w2w inversion": [row(n)["inversion_id_score"] for n in ns],
+                                   "render ceiling": [results["render_ceiling"]] * len(ns)}),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, (title, lines) in curves.items():
+        figure, axes = plt.subplots(figsize=(4.5, 3.2), dpi=120)
+        for label, values in lines.items():
+            axes.plot(ns, values, marker="o", label=label)
+        axes.set(xscale="log", xlabel="models the space is fit on (N)", title=title)
+        axes.minorticks_off()
+        axes.set_xticks(ns, [str(n) for n in ns])
+        axes.legend(fontsize=8)
+        figure.tight_layout()
+        figure.savefig(folder / name)
+        plt.close(figure)
+        paths.append(folder / name)
+    return paths
 
 
 def print_row(n: int, row: dict, first: bool) -> None:
