@@ -137,7 +137,6 @@ def edit_scores(read: np.ndarray, embeddings: np.ndarray, targets: np.ndarray, a
 def evaluate_edits(ctx: dict, config, strength: float, reader: Reader) -> dict[str, dict[str, float]]:
     """Per attribute: flip, preserved, ID score to the unedited model and to the ground truth (with its ceiling),
     for directions fit with `config` (a DirectionsConfig)."""
-    from tasks.models import model_images
     from w2w_core.directions import edit, fit_directions
     from w2w_core.evaluate import centroid_cosines
 
@@ -150,11 +149,21 @@ def evaluate_edits(ctx: dict, config, strength: float, reader: Reader) -> dict[s
         targets = ~ctx["original_read"][:, a]  # towards what the unedited model does not show
         edited = np.stack([edit(theta, ctx["space"], directions, {attribute: strength if t else -strength})
                            for theta, t in zip(ctx["thetas"], targets)])
-        read, embeddings = reader.read(model_images(ctx["base"], edited, ctx["layout"], ctx["pictures"]))
+        read, embeddings = reader.read(edited_images(ctx, edited))
         truth, ceiling = truth_centroids(ctx["seeds"], attribute, targets, reader)
         rows[attribute] = {**edit_scores(read, embeddings, targets, a, ctx, everyone),
                            "id_truth": float(centroid_cosines(embeddings, truth).mean()), "truth_ceiling": ceiling}
     return rows
+
+
+def edited_images(ctx: dict, edited: np.ndarray) -> np.ndarray:
+    """The edited models' images; with a delay T, the original model while the timestep is above T
+    (the paper's delayed injection), the edited one after."""
+    from tasks.models import model_images
+
+    if ctx["delay_t"] is None:
+        return model_images(ctx["base"], edited, ctx["layout"], ctx["pictures"])
+    return model_images(ctx["base"], ctx["thetas"], ctx["layout"], ctx["pictures"], delayed=(edited, ctx["delay_t"]))
 
 
 def prompting_baseline(ctx: dict, reader: Reader) -> dict[str, dict[str, float]]:
@@ -203,7 +212,7 @@ def context(args: argparse.Namespace) -> dict:
     return {"space": space, "coefficients": coefficients, "labels": labels, "attribute_names": names,
             "thetas": thetas, "seeds": [int(s) for s in held.identity_seeds(rows)], "layout": layout, "base": base,
             "pictures": pictures, "original_read": original_read, "original_embeddings": original_embeddings,
-            "reader": reader}
+            "reader": reader, "delay_t": args.delay_t}
 
 
 def print_edit_table(title: str, rows: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]] | None = None) -> None:
@@ -237,6 +246,9 @@ def main() -> None:
     parser.add_argument("--method", default="least_squares", help="least_squares (the paper's) or logistic")
     parser.add_argument("--debias", default="", help="attributes removed from every other direction, comma-separated")
     parser.add_argument("--debias-mode", default="sequential", help="sequential (the reference's) or joint")
+    parser.add_argument("--delay-t", type=int, default=None,
+                        help="delayed injection: the original model while the timestep is above T (paper: 700-1000 global, "
+                             "400-700 fine edits)")
     parser.add_argument("--json", default=None, help="also write every number here")
     args = parser.parse_args()
     import torch
@@ -258,7 +270,8 @@ def main() -> None:
             config = DirectionsConfig(m=m, method=args.method, debias=tuple(a for a in args.debias.split(",") if a),
                                       debias_mode=args.debias_mode)
             rows = evaluate_edits(ctx, config, strength, ctx["reader"])
-            label = f"m={m},strength={strength:g},method={config.method},debias={'+'.join(config.debias) or 'none'}"
+            label = (f"m={m},strength={strength:g},method={config.method},debias={'+'.join(config.debias) or 'none'}"
+                     f",delay_t={args.delay_t}")
             results["w2w"][label] = rows
             print_edit_table(f"w2w edit, {label.replace(',', ', ')}", rows, results["prompting"])
             sys.stdout.flush()
