@@ -9,7 +9,9 @@ models (least squares, default m = N/5). Per N:
   edits         flip and preservation rates of held-out identities edited towards the value
                 they lack at `--strength` (the probe reads them, as benchmarks/editing.py does)
   inversion     ID score of w2w inversion from one render of each held-out identity against
-                other renders of it (as benchmarks/inversion.py does)
+                other renders of it (as benchmarks/inversion.py does), beside two baselines
+                that do not depend on N, measured in the same run: a LoRA fine-tuned on that
+                one render with the zoo's recipe, and the identity's multi-image LoRA
 
     python benchmarks/scaling.py --n 100,300,1000,3000 --heldout 12 --plots docs/plots
 """
@@ -25,10 +27,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.editing import EDITED, Reader, heldout_store
+from benchmarks.editing import EDITED, Reader, heldout_store, recorded_finetune_config
 from benchmarks.inversion import id_scores, reference_centroids, renders
 
 PAIRS = (("male", "beard"), ("young", "bald"), ("male", "bald"))
+INVERSION_BASELINES = {"multi_image_lora": "multi-image LoRA", "bar": "the bar: 90 % of multi-image",
+                       "single_image_lora": "1-image LoRA", "render_ceiling": "render ceiling"}
 
 
 def subset_space(weights: np.ndarray, rows: np.ndarray):
@@ -78,6 +82,19 @@ def inversion_score(ctx: dict, space) -> float:
     return float(id_scores(ctx["reader"], images, ctx["reference"]).mean())
 
 
+def inversion_baselines(ctx: dict, finetune) -> dict[str, float]:
+    """ID scores of the multi-image LoRAs (the held-out rows) and of 1-image LoRAs on the same inputs."""
+    from tasks.models import model_images
+    from w2w_core.finetune.trainer import finetune_identities
+
+    def score(vectors: np.ndarray) -> float:
+        return float(id_scores(ctx["reader"], model_images(ctx["base"], vectors, ctx["layout"], ctx["pictures"]),
+                               ctx["reference"]).mean())
+
+    single = finetune_identities(ctx["base"], [image[None] for image in ctx["inputs"]], finetune, progress=False)
+    return {"multi_image_lora": score(ctx["thetas"]), "single_image_lora": score(np.stack([r.vector for r in single]))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", default=None, help="store of trained models (default: the embedded zoo)")
@@ -116,7 +133,9 @@ def main() -> None:
     ctx["before"], _ = ctx["reader"].read(model_images(ctx["base"], ctx["thetas"], layout, ctx["pictures"]))
     ctx["reference"], ceiling = reference_centroids(ctx["reader"], seeds, args.images)
     weights, labels = store.read_rows(trained).astype(np.float32), store.identities(trained)[1]
-    results = {"heldout": len(rows), "strength": args.strength, "render_ceiling": ceiling, "by_n": {}}
+    baselines = inversion_baselines(ctx, recorded_finetune_config(store.train_config["finetune"]))
+    print(f"inversion baselines (one render, {len(rows)} held-out identities): {baselines}; render ceiling {ceiling:.3f}")
+    results = {"heldout": len(rows), "strength": args.strength, "render_ceiling": ceiling, **baselines, "by_n": {}}
     for n in sizes:
         space = subset_space(weights[:n], trained[:n])
         directions = fit_directions(np.asarray(project(space, weights[:n])), labels[:n], store.attribute_names, space)
@@ -139,6 +158,7 @@ def plot_curves(results: dict, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     by_n = results["by_n"]
+    results = {**results, "bar": 0.9 * results["multi_image_lora"]} if "multi_image_lora" in results else results
     ns = sorted(int(n) for n in by_n)
     row = lambda n: by_n[n] if n in by_n else by_n[str(n)]  # noqa: E731 - int keys in a run, str from JSON
     curves = {
@@ -149,18 +169,20 @@ def plot_curves(results: dict, folder: Path) -> list[Path]:
                                "others preserved": [row(n)["preserved"] for n in ns]}),
         "scaling_inversion.png": ("inversion ID score (one render)",
                                   {"w2w inversion": [row(n)["inversion_id_score"] for n in ns],
-                                   "render ceiling": [results["render_ceiling"]] * len(ns)}),
+                                   **{label: [results[key]] * len(ns) for key, label in INVERSION_BASELINES.items()
+                                      if key in results}}),
     }
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, (title, lines) in curves.items():
-        figure, axes = plt.subplots(figsize=(4.5, 3.2), dpi=120)
+        figure, axes = plt.subplots(figsize=(6.4, 3.2), dpi=120)
         for label, values in lines.items():
-            axes.plot(ns, values, marker="o", label=label)
+            baseline = label in INVERSION_BASELINES.values()  # the same at every N: a dashed line
+            axes.plot(ns, values, label=label, **({"linestyle": "--"} if baseline else {"marker": "o"}))
         axes.set(xscale="log", xlabel="models the space is fit on (N)", title=title)
         axes.minorticks_off()
         axes.set_xticks(ns, [str(n) for n in ns])
-        axes.legend(fontsize=8)
+        axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))  # beside the plot, over no line
         figure.tight_layout()
         figure.savefig(folder / name)
         plt.close(figure)
