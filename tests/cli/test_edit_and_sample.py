@@ -110,6 +110,12 @@ def test_the_applications_on_an_s3_store(s3_url, s3_env, tmp_path, tiny_model_di
     inverted = runner.invoke(w2w, ["invert", str(image), "--store", s3_url, "--steps", "3", "--out", str(tmp_path / "i"), *model])
     assert inverted.exit_code == 0, inverted.output
     assert (tmp_path / "i" / "face.safetensors").is_file() and (tmp_path / "i" / "face.coefficients.json").is_file()
+    inverted_model = str(tmp_path / "i" / "face.safetensors")  # an inverted model is an identity model like any other
+    edited = runner.invoke(w2w, ["edit", inverted_model, "--store", s3_url, "--add", "glasses=1", "--out", str(tmp_path / "ie"),
+                                 "--n", "1", *model])
+    assert edited.exit_code == 0 and (tmp_path / "ie" / "edit.png").is_file(), edited.output
+    generated = runner.invoke(w2w, ["generate", inverted_model, "--n", "1", "--out", str(tmp_path / "g.png"), *model])
+    assert generated.exit_code == 0 and (tmp_path / "g.png").is_file(), generated.output
 
 
 @pytest.mark.parametrize("make, extra, message", [
