@@ -41,4 +41,5 @@ def test_the_runs_sampled_identities_differ_more_from_each_other_than_within_one
 
 def test_the_runs_inversions_are_closest_to_their_own_identity(report):
     assert report["header"]["zoo_used"] and report["header"]["zoo_identities"] >= 896
+    assert report["header"]["identities_trained_by_this_run"] == report["header"]["trained_now"] == 8
     assert all(report["inversion"]["closest_identity_is_own"]), report["inversion"]
