@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--m", default="default", help="components optimised, comma-separated ('default': the recipe's)")
     parser.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the recipe's)")
     parser.add_argument("--images", type=int, default=4, help="images per model")
+    parser.add_argument("--clamp", type=float, default=None, help="clamp coefficients to this many training stds")
+    parser.add_argument("--prior-weight", type=float, default=0.0, help="prior preservation weight (0: off)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write every number here")
     args = parser.parse_args()
@@ -106,6 +108,7 @@ def main() -> None:
         return float(id_scores(reader, model_images(base, vectors, layout, pictures), reference).mean())
 
     results = {"models": len(space.row_ids), "k": space.k, "heldout": len(rows), "render_ceiling": ceiling,
+               "clamp": args.clamp, "prior_weight": args.prior_weight,
                "multi_image": score(held.read_rows(rows).astype(np.float32)), "styles": {}}
     for style in STYLES:
         inputs = renders(seeds, 1, style)[:, 0]
@@ -113,7 +116,8 @@ def main() -> None:
         row = {"single_image": score(single), "w2w": {}}
         for m in args.m.split(","):
             config = InversionConfig(m=None if m == "default" else (space.k if m == "all" else int(m)))
-            config = config if args.steps is None else replace(config, steps=args.steps)
+            config = replace(config, clamp=args.clamp, prior_weight=args.prior_weight,
+                             **({} if args.steps is None else {"steps": args.steps}))
             vectors, batched_seconds = invert_timed(base, space, layout, inputs, config)
             _, alone_seconds = invert_timed(base, space, layout, inputs[:1], config)
             row["w2w"][m] = {"id_score": score(vectors), "seconds_per_image_batched": batched_seconds,

@@ -125,6 +125,7 @@ def test_the_applications_on_an_s3_store(s3_url, s3_env, tmp_path, tiny_model_di
     (lambda p: Image.new("RGB", (32, 32)).save(p), ["--m", "99"], "the space has 6"),
     (lambda p: Image.new("RGB", (32, 32)).save(p), ["--mask", "MASK_OTHER_SIZE"], "give a mask of the image's size"),
     (lambda p: Image.new("RGB", (32, 32)).save(p), ["--mask", "MASK_GREY"], "not binary"),
+    (lambda p: Image.new("RGB", (32, 32)).save(p), ["--prior-weight", "-1"], "prior_weight must be >= 0"),
 ])
 def test_invert_refuses_bad_input_before_any_model_loads(store, tmp_path, make, extra, message, monkeypatch):
     import tasks.models

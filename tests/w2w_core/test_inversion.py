@@ -53,6 +53,19 @@ def test_images_inverted_together_equal_each_inverted_alone(untrained_base, spac
         np.testing.assert_allclose(together[i].coefficients, alone.coefficients, rtol=1e-4, atol=1e-6)
 
 
+
+def test_the_prior_term_changes_the_fit_and_keeps_images_independent(untrained_base, space_and_layout):
+    space, layout = space_and_layout
+    prior = replace(CONFIG, prior_weight=1.0, n_class_images=2)
+    together = invert(untrained_base, space, layout, IMAGES, prior, progress=False)
+    [alone] = invert(untrained_base, space, layout, IMAGES[1:], prior, progress=False)
+    [plain] = invert(untrained_base, space, layout, IMAGES[1:], CONFIG, progress=False)
+    np.testing.assert_allclose(together[1].coefficients, alone.coefficients, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(alone.coefficients, plain.coefficients)
+    assert alone.final_loss > plain.final_loss  # the class term adds a loss of its own
+    with pytest.raises(InputError, match="prior_weight"):
+        replace(CONFIG, prior_weight=-1.0)
+
 def test_a_mask_changes_what_is_fit_and_bad_masks_and_m_are_refused(untrained_base, space_and_layout):
     space, layout = space_and_layout
     half = np.zeros((32, 32), bool)

@@ -5,6 +5,7 @@ starting from the mean model, so the model stays in the span of identities:
 
     θ(β) = ((β ⊕ β̄_rest) Vᵀ) ⊙ s + μ                   (the rest of the components at their mean)
     L(β) = E_{t, ε} ‖M ⊙ (ε - ε_θ(β)(z_t, t, c))‖² / mean(M)   the ε-loss on the image (mask M optional)
+           (+ w E ‖ε - ε_θ(β)(z'_t, t, c_class)‖² on base-model images of the class, if prior_weight w > 0)
 
 θ(β) flows into the LoRA factors of the batched layers (w2w_core/lora/batched.py)
 as a differentiable function of β, so the gradient reaches only β. Several
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from w2w_core.base_model import BaseModel
 from w2w_core.errors import InputError
-from w2w_core.finetune.objective import encode_images, encode_prompt, noisy_inputs
+from w2w_core.finetune.objective import class_latents, encode_images, encode_prompt, noisy_inputs
 from w2w_core.inversion.config import InversionConfig
 from w2w_core.lora.batched import BatchedLora
 from w2w_core.lora.layout import LoraLayout
@@ -106,6 +107,50 @@ def _latent_masks(masks: list[np.ndarray | None], size: int) -> torch.Tensor:
     return torch.stack(out)
 
 
+@dataclass
+class _Targets:
+    """What every step fits: each image's latents and mask, the prompts' text states, the prior's class latents."""
+
+    latents: torch.Tensor  # [K, 4, h, w]
+    weight: torch.Tensor  # [K, 1, h, w] latent masks
+    text: torch.Tensor  # [K * per_image, tokens, width]: n instance rows (+ 1 class row) per image
+    prior: torch.Tensor | None  # [n_class, 4, h, w] base-model images of the class, or None
+    n: int  # instance samples per image per step
+
+
+def _targets(base: BaseModel, images: np.ndarray, masks: list[np.ndarray | None], config: InversionConfig) -> _Targets:
+    pipe, k, n = base.pipe, len(images), config.samples_per_step
+    latents = encode_images(pipe, images)
+    prior = None
+    text = encode_prompt(pipe, config.prompt, n)
+    if config.prior_weight > 0:
+        prior = class_latents(pipe, config.class_prompt, config.n_class_images, config.seed)
+        text = torch.cat([text, encode_prompt(pipe, config.class_prompt, 1)])
+    return _Targets(latents, _latent_masks(masks, latents.shape[-1]), text.repeat(k, 1, 1), prior, n)
+
+
+def _draw(base: BaseModel, targets: _Targets, i: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Image i's samples of one step, from its own generator: n noisings of it (+ one of a class image)."""
+    noisy, t, noise = noisy_inputs(base.pipe, targets.latents[i:i + 1].expand(targets.n, -1, -1, -1), generator)
+    if targets.prior is None:
+        return noisy, t, noise
+    pick = torch.randint(0, len(targets.prior), (1,), generator=generator)
+    p_noisy, p_t, p_noise = noisy_inputs(base.pipe, targets.prior[pick], generator)
+    return torch.cat([noisy, p_noisy]), torch.cat([t, p_t]), torch.cat([noise, p_noise])
+
+
+def _image_losses(base: BaseModel, targets: _Targets, draws: list[tuple[torch.Tensor, ...]],
+                  prior_weight: float) -> torch.Tensor:
+    """[K]: each image's masked ε-loss, plus prior_weight x its class sample's loss. Each depends on its own β only."""
+    noisy, t, noise = (torch.cat(parts) for parts in zip(*draws))
+    k, n = len(draws), targets.n
+    error = ((base.pipe.unet(noisy, t, targets.text).sample - noise) ** 2).view(k, -1, *noise.shape[1:])
+    instance = (error[:, :n] * targets.weight[:, None]).flatten(1).mean(1) / targets.weight.flatten(1).mean(1)
+    if targets.prior is None:
+        return instance
+    return instance + prior_weight * error[:, n:].flatten(1).mean(1)
+
+
 def invert(base: BaseModel, space: Space, layout: LoraLayout, images: np.ndarray,
            config: InversionConfig = InversionConfig(), masks: Sequence[np.ndarray | None] | None = None,
            progress: bool = True) -> list[InversionResult]:
@@ -118,32 +163,26 @@ def invert(base: BaseModel, space: Space, layout: LoraLayout, images: np.ndarray
         raise InputError(f"the space has {space.n_params} weights per model, the layout {layout.n_params}")
     k = len(images)
     masks = check_masks(list(masks) if masks is not None else [None] * k, images)
-    pipe = base.pipe
-    latents = encode_images(pipe, images)
-    weight = _latent_masks(masks, latents.shape[-1])
-    text = encode_prompt(pipe, config.prompt, k * config.samples_per_step)
-    pipe.unet.requires_grad_(False)
+    base.pipe.unet.requires_grad_(False)
+    targets = _targets(base, images, masks, config)  # class images come from the base model, before any LoRA
     beta = torch.tensor(np.tile(space.coef_mean[:m], (k, 1)), dtype=torch.float32, requires_grad=True)
     optimizer = torch.optim.Adam([beta], lr=config.learning_rate)
     generators = [torch.Generator().manual_seed(config.seed) for _ in range(k)]
-    dummy = {key: torch.zeros(shape) for key, shape in zip(layout.keys, layout.shapes)}
-    lora = BatchedLora(pipe.unet, layout, dummy, k)
-    n = config.samples_per_step
-    lora.segments = [(i, i * n, (i + 1) * n) for i in range(k)]
+    lora = BatchedLora(base.pipe.unet, layout, {key: torch.zeros(shape) for key, shape in zip(layout.keys, layout.shapes)}, k)
+    per_image = len(targets.text) // k
+    lora.segments = [(i, i * per_image, (i + 1) * per_image) for i in range(k)]
     basis = SpaceBasis.of(space, m)
     losses: list[np.ndarray] = []
     try:
         for _ in tqdm(range(config.steps), desc=f"invert x{k}", disable=not progress, leave=False):
-            draws = [noisy_inputs(pipe, latents[i:i + 1].expand(n, -1, -1, -1), generators[i]) for i in range(k)]
-            noisy, t, noise = (torch.cat(parts) for parts in zip(*draws))
+            draws = [_draw(base, targets, i, generators[i]) for i in range(k)]
             set_factors(lora, basis.model(beta), layout)
-            error = (pipe.unet(noisy, t, text).sample - noise) ** 2 * weight.repeat_interleave(n, 0)
-            per_image = error.flatten(1).mean(1).view(k, n).mean(1) / weight.flatten(1).mean(1)
+            loss = _image_losses(base, targets, draws, config.prior_weight)
             optimizer.zero_grad()
-            per_image.sum().backward()
+            loss.sum().backward()
             optimizer.step()
             _clamp(beta, space, m, config.clamp)
-            losses.append(per_image.detach().numpy())
+            losses.append(loss.detach().numpy())
     finally:
         lora.remove()
     vectors = basis.model(beta.detach()).numpy()
