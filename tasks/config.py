@@ -161,11 +161,12 @@ class ReportConfig:
     n_samples: int = 6  # new identities sampled from the space
     n_edited: int = 6  # identities edited (training ones of this run, held-out, inverted), for the flip rate
     edit_attributes: tuple[str, ...] = ("beard", "glasses", "smiling", "male")
-    # strength 4 on the default m flips the probe's reading for 67-96 % of held-out identities on these four
-    # attributes; 1 flips 12-33 % (benchmarks/editing.py on the zoo, docs/benchmarks.md)
-    flip_strength: float = 4.0  # the edit towards what an identity lacks, for the report's flip rate
-    edit_strengths: tuple[float, ...] = (-4.0, -2.0, 0.0, 2.0, 4.0)
-    multi_edit: tuple[tuple[str, float], ...] = (("beard", 4.0), ("glasses", 4.0), ("young", -4.0))
+    # on the 3,000-model zoo (default m = 600) strength 4 flips the probe's reading for 62-88 % of held-out
+    # identities on these four attributes and the run's own report read 0.50 over its 6 models, so the report
+    # edits at 6 (benchmarks/editing.py and the w2w run section of docs/benchmarks.md)
+    flip_strength: float = 6.0  # the edit towards what an identity lacks, for the report's flip rate
+    edit_strengths: tuple[float, ...] = (-6.0, -3.0, 0.0, 3.0, 6.0)
+    multi_edit: tuple[tuple[str, float], ...] = (("beard", 6.0), ("glasses", 6.0), ("young", -6.0))
     inversion: InversionConfig = field(default_factory=InversionConfig)
     single_image: FinetuneConfig = field(default_factory=FinetuneConfig)  # the 1-image Dreambooth-LoRA baseline
 
