@@ -202,7 +202,7 @@ def context(args: argparse.Namespace) -> dict:
     space = load_space(args.zoo)
     coefficients, labels, names = training_coefficients(args.zoo, space)
     held = WeightStore.open(heldout_store(args.zoo, Path(args.heldout_store), args.heldout), read_only=True)
-    rows = held.done_rows()
+    rows = held.done_rows()[: args.heldout]  # the store may hold more than asked for
     layout = LoraLayout.from_dict(held.layout)
     base = base_model_for(layout)
     pictures = PicturesConfig(images_per_model=args.images, seed=1)
