@@ -53,6 +53,13 @@ def id_scores(reader: Reader, images: np.ndarray, reference: np.ndarray) -> np.n
     return centroid_cosines(reader.read(images)[1], reference)
 
 
+def models_id_score(reader: Reader, base, vectors: np.ndarray, layout, pictures, reference: np.ndarray) -> float:
+    """The mean ID score of the models `vectors`: their images against their identities' reference centroids."""
+    from tasks.models import model_images
+
+    return float(id_scores(reader, model_images(base, vectors, layout, pictures), reference).mean())
+
+
 def reference_centroids(reader: Reader, seeds: list[int], n: int) -> tuple[np.ndarray, float]:
     """Unit centroids of other renders of each identity (variation 1), and the render ceiling: renders with
     yet other nuisance (variation 2) scored against them."""
@@ -88,7 +95,7 @@ def main() -> None:
     from storage.space_store import load_space
     from storage.weight_store import WeightStore
     from tasks.config import ZOO_DIR, PicturesConfig
-    from tasks.models import base_model_for, model_images
+    from tasks.models import base_model_for
     from w2w_core.finetune.trainer import finetune_identities
     from w2w_core.inversion.config import InversionConfig
     from w2w_core.lora.layout import LoraLayout
@@ -105,7 +112,7 @@ def main() -> None:
     reference, ceiling = reference_centroids(reader, seeds, args.images)
 
     def score(vectors: np.ndarray) -> float:
-        return float(id_scores(reader, model_images(base, vectors, layout, pictures), reference).mean())
+        return models_id_score(reader, base, vectors, layout, pictures, reference)
 
     results = {"models": len(space.row_ids), "k": space.k, "heldout": len(rows), "render_ceiling": ceiling,
                "clamp": args.clamp, "prior_weight": args.prior_weight,

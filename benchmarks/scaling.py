@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.editing import EDITED, Reader, heldout_store, recorded_finetune_config
-from benchmarks.inversion import id_scores, reference_centroids, renders
+from benchmarks.inversion import models_id_score, reference_centroids, renders
 
 PAIRS = (("male", "beard"), ("young", "bald"), ("male", "bald"))
 INVERSION_BASELINES = {"multi_image_lora": "multi-image LoRA", "bar": "the bar: 90 % of multi-image",
@@ -73,26 +73,23 @@ def edit_rates(ctx: dict, space, directions, strength: float) -> dict[str, float
 
 
 def inversion_score(ctx: dict, space) -> float:
-    from tasks.models import model_images
     from w2w_core.inversion.config import InversionConfig
     from w2w_core.inversion.optimise import invert
 
     results = invert(ctx["base"], space, ctx["layout"], ctx["inputs"], InversionConfig(steps=ctx["steps"]), progress=False)
-    images = model_images(ctx["base"], np.stack([r.vector for r in results]), ctx["layout"], ctx["pictures"])
-    return float(id_scores(ctx["reader"], images, ctx["reference"]).mean())
+    return _score(ctx, np.stack([r.vector for r in results]))
+
+
+def _score(ctx: dict, vectors: np.ndarray) -> float:
+    return models_id_score(ctx["reader"], ctx["base"], vectors, ctx["layout"], ctx["pictures"], ctx["reference"])
 
 
 def inversion_baselines(ctx: dict, finetune) -> dict[str, float]:
     """ID scores of the multi-image LoRAs (the held-out rows) and of 1-image LoRAs on the same inputs."""
-    from tasks.models import model_images
     from w2w_core.finetune.trainer import finetune_identities
 
-    def score(vectors: np.ndarray) -> float:
-        return float(id_scores(ctx["reader"], model_images(ctx["base"], vectors, ctx["layout"], ctx["pictures"]),
-                               ctx["reference"]).mean())
-
     single = finetune_identities(ctx["base"], [image[None] for image in ctx["inputs"]], finetune, progress=False)
-    return {"multi_image_lora": score(ctx["thetas"]), "single_image_lora": score(np.stack([r.vector for r in single]))}
+    return {"multi_image_lora": _score(ctx, ctx["thetas"]), "single_image_lora": _score(ctx, np.stack([r.vector for r in single]))}
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from storage.directions_store import DIRECTIONS_GROUP, load_directions
-from storage.format import RECORD_FOLDERS, SPACE_GROUP
+from storage.format import DONE, RECORD_FOLDERS, SPACE_GROUP
 from storage.space_store import load_space
 from storage.weight_store import WeightStore
 from tasks.config import PicturesConfig, ReportConfig, RunConfig
@@ -55,9 +55,9 @@ def zoo_models(zoo_url: str, run_rows: list[int]) -> tuple[int, int]:
     models, not ones the run trained."""
     if not (Path(zoo_url) / "zarr.json").is_file():
         return 0, 0
-    zoo = WeightStore.open(zoo_url, read_only=True)
-    inside = [r for r in run_rows if r < zoo.n_rows]
-    return zoo.counts()["done"], zoo.counts(inside)["done"] if inside else 0
+    done = WeightStore.open(zoo_url, read_only=True).status() == DONE  # one read of the zoo's status
+    inside = [r for r in run_rows if r < len(done)]
+    return int(done.sum()), int(done[inside].sum())
 
 
 def gallery(store_url: str, pictures: PicturesConfig) -> Gallery:

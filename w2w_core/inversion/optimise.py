@@ -107,7 +107,7 @@ def _latent_masks(masks: list[np.ndarray | None], size: int) -> torch.Tensor:
     return torch.stack(out)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Targets:
     """What every step fits: each image's latents and mask, the prompts' text states, the prior's class latents."""
 
