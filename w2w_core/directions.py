@@ -8,6 +8,15 @@ and their binary labels y_a:
     w_a = logistic-regression weights        (scikit-learn; an option)
     u_a = w_a / |w_a|
 
+or, the other way round, the change in coefficients that comes with the
+attribute (`mean_shift`, not in the paper): regress β on all the labels at
+once, β ≈ b_0 + Σ_a y_a b_a, and take u_a = b_a / |b_a|. b_a is the mean
+difference between models with and without attribute a, the other attributes
+held fixed, so it is debiased by construction, and it inverts only the
+labels' [A, A] covariance, not the coefficients' [m, m], which the
+least-squares direction does and which amplifies noise in the small
+components as m grows.
+
 Debiasing removes from u_a its projection on other attributes' directions,
 one at a time as the reference does (`sequential`), or the whole span of them
 at once (`joint`). An edit of strength α moves any model θ (a store row, a LoRA
@@ -16,7 +25,8 @@ file, a sample) along u_a, scaled by the largest training projection on u_a:
     Δβ = α · unit_a · u_a,   θ' = θ + (Δβ V_mᵀ) ⊙ s       (unit_a = max_i |β_i · u_a|)
 
 so α = 1 moves a model as far as the farthest training model lies along the
-attribute. θ itself is not projected onto the space: what the space does not
+attribute; for `mean_shift`, unit_a = |b_a|, so α = 1 is the average difference
+the attribute makes. θ itself is not projected onto the space: what the space does not
 hold of an identity stays.
 """
 from __future__ import annotations
@@ -27,10 +37,11 @@ from typing import Any
 
 import numpy as np
 
+from w2w_core.attribute_model import label_regression
 from w2w_core.errors import InputError, LayoutMismatchError
 from w2w_core.space import Space
 
-METHODS = ("least_squares", "logistic")
+METHODS = ("least_squares", "logistic", "mean_shift")
 DEBIAS_MODES = ("sequential", "joint")
 MAX_STRENGTH = 20.0  # |α| beyond this leaves the space's data far behind: refused as a mistake
 
@@ -40,7 +51,7 @@ class DirectionsConfig:
     """How directions are fit."""
 
     m: int | None = None  # leading components used; None: default_m(number of models)
-    method: str = "least_squares"  # "least_squares" (paper) or "logistic"
+    method: str = "least_squares"  # "least_squares" (paper), "logistic" or "mean_shift" (see the module)
     debias: tuple[str, ...] = ()  # attributes whose directions are removed from every other one
     debias_mode: str = "sequential"  # "sequential" (one at a time, the reference) or "joint" (their span)
 
@@ -68,7 +79,7 @@ class Directions:
 
     names: tuple[str, ...]
     vectors: np.ndarray  # u [A, m] float64, unit rows
-    unit: np.ndarray  # [A] the largest |projection| of a training model on each direction (α = 1)
+    unit: np.ndarray  # [A] the move of α = 1: the largest |training projection| (mean_shift: |b_a|)
     m: int
     method: str
     debias: tuple[str, ...]
@@ -94,9 +105,17 @@ def fit_directions(coefficients: np.ndarray, labels: np.ndarray, names: Sequence
     if unknown:
         raise InputError(f"cannot debias against {unknown}: the store's attributes are {', '.join(names)}")
     beta = np.asarray(coefficients[:, :m], dtype=np.float64)
-    raw = np.stack([_direction(beta, labels[:, a].astype(bool), config.method) for a in range(len(names))])
+    labels = np.asarray(labels, dtype=bool)
+    if config.method == "mean_shift":
+        _, shifts = label_regression(beta, labels)
+        raw = _unit_rows(shifts)
+    else:
+        raw = np.stack([_direction(beta, labels[:, a], config.method) for a in range(len(names))])
     vectors = _debiased(raw, list(names), config)
-    unit = np.abs(beta @ vectors.T).max(axis=0)
+    if config.method == "mean_shift":  # α = 1: the attribute's average difference, along the (debiased) direction
+        unit = np.abs(np.einsum("am,am->a", shifts, vectors))
+    else:
+        unit = np.abs(beta @ vectors.T).max(axis=0)
     return Directions(tuple(names), vectors, unit, m, config.method, tuple(config.debias), config.debias_mode,
                       space_fingerprint(space))
 
@@ -113,6 +132,11 @@ def _direction(beta: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
         w = LogisticRegression(max_iter=2000).fit(beta, y).coef_[0]
     norm = np.linalg.norm(w)
     return w / norm if norm > 0 else w
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
 
 
 def _debiased(raw: np.ndarray, names: list[str], config: DirectionsConfig) -> np.ndarray:

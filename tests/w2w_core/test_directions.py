@@ -94,3 +94,19 @@ def test_bad_edits_and_mismatches_are_refused():
 def test_default_m_grows_with_the_models_and_stays_within_the_space():
     assert default_m(200, 199) == 40 and default_m(3000, 1000) == 600 and default_m(65_000, 10_000) == 1000
     assert default_m(3000, 100) == 100 and default_m(3, 2) == 1
+
+
+def test_mean_shift_directions_are_the_change_that_comes_with_each_attribute():
+    space = make_space()
+    rng = np.random.default_rng(5)
+    male = rng.random(N) < 0.5
+    beard = male & (rng.random(N) < 0.6)  # correlated: least squares on β would mix them, the shift does not
+    shifts = np.zeros((2, K))
+    shifts[0, :2], shifts[1, 2:4] = (3.0, 1.0), (2.0, -2.0)
+    beta = np.stack([male, beard], axis=1) @ shifts + 0.5 * rng.standard_normal((N, K))
+    directions = fit_directions(beta, np.stack([male, beard], axis=1), ["male", "beard"], space,
+                                DirectionsConfig(m=10, method="mean_shift"))
+    for a in range(2):
+        truth = shifts[a, :10] / np.linalg.norm(shifts[a, :10])
+        assert directions.vectors[a] @ truth > 0.99
+        assert directions.unit[a] == pytest.approx(np.linalg.norm(shifts[a, :10]), rel=0.05)  # α = 1: the average change

@@ -1,0 +1,67 @@
+"""The attribute model: planted label shifts come back, and samples carry the training models' attributes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from w2w_core.attribute_model import fit_attribute_model, label_regression, sample_with_attributes
+from w2w_core.errors import InputError
+
+N, K = 4000, 12
+
+
+def planted(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficients from known shifts of two correlated labels (beard mostly on men) and a constant label."""
+    rng = np.random.default_rng(seed)
+    male = rng.random(N) < 0.5
+    beard = male & (rng.random(N) < 0.6)
+    labels = np.stack([male, beard, np.zeros(N, bool)], axis=1)
+    shifts = np.zeros((3, K))
+    shifts[0, :3], shifts[1, 3:6] = (4.0, -2.0, 1.0), (0.0, 3.0, 3.0)
+    noise_std = np.linspace(2.0, 0.5, K)
+    intercept = rng.standard_normal(K)
+    beta = intercept + labels @ shifts + rng.standard_normal((N, K)) * noise_std
+    return beta, labels, shifts, noise_std
+
+
+def test_planted_shifts_come_back_with_the_other_labels_held_fixed():
+    beta, labels, shifts, noise_std = planted()
+    _, fit = label_regression(beta, labels)
+    np.testing.assert_allclose(fit, shifts, atol=0.25)  # beard's shift is not male's, though they correlate
+    assert np.array_equal(fit[2], np.zeros(K))  # a label that never varies moves nothing
+    model = fit_attribute_model(beta, labels)
+    np.testing.assert_allclose(model.residual_std, noise_std, rtol=0.06)
+
+
+def test_samples_have_the_training_label_frequencies_and_their_shifts():
+    beta, labels, shifts, noise_std = planted()
+    model = fit_attribute_model(beta, labels)
+    drawn, drawn_labels = sample_with_attributes(model, 20000, np.random.default_rng(1))
+    np.testing.assert_allclose(drawn_labels.mean(axis=0), labels.mean(axis=0), atol=0.015)
+    assert not (drawn_labels[:, 1] & ~drawn_labels[:, 0]).any()  # joint label vectors, not independent draws
+    men = drawn_labels[:, 0]
+    beards = drawn[men & drawn_labels[:, 1]].mean(axis=0) - drawn[men & ~drawn_labels[:, 1]].mean(axis=0)
+    np.testing.assert_allclose(beards, shifts[1], atol=0.2)
+    residual = drawn - model.intercept - drawn_labels @ model.shifts
+    np.testing.assert_allclose(residual.std(axis=0), noise_std, rtol=0.06)
+
+
+def test_spread_and_m_scale_and_limit_the_noise():
+    beta, labels, _, _ = planted()
+    model = fit_attribute_model(beta, labels)
+    drawn, drawn_labels = sample_with_attributes(model, 20000, np.random.default_rng(2), spread=0.5, m=4)
+    residual = drawn - model.intercept - drawn_labels @ model.shifts
+    np.testing.assert_allclose(residual[:, :4].std(axis=0), 0.5 * model.residual_std[:4], rtol=0.06)
+    assert np.abs(residual[:, 4:]).max() < 1e-9  # beyond m: the conditional mean only
+
+
+def test_bad_input_is_one_clear_error():
+    beta, labels, _, _ = planted()
+    model = fit_attribute_model(beta, labels)
+    for kwargs in ({"spread": -1.0}, {"m": 0}, {"m": K + 1}):
+        with pytest.raises(InputError, match="need n >= 0 samples"):
+            sample_with_attributes(model, 4, np.random.default_rng(0), **kwargs)
+    with pytest.raises(InputError, match="do not fit"):
+        label_regression(beta, labels[:10])
+    with pytest.raises(InputError, match="at least 2 training models"):
+        fit_attribute_model(beta[:1], labels[:1])

@@ -1,0 +1,71 @@
+"""The space's coefficients as a linear function of the attribute labels, plus Gaussian noise.
+
+    β = b_0 + Σ_a y_a b_a + ε,    ε_i ~ N(0, r_i²) independently per component
+
+fit by least squares on the training models (β [N, k], labels y [N, A]). b_a
+is the average change in coefficients that comes with attribute a, the other
+attributes held fixed: `mean_shift` directions use it (w2w_core/directions).
+
+Sampling from it (not in the paper, whose Sec. 3.2 draws every β_i
+independently from N(mean_i, std_i²)) first draws a label vector from the
+training models' own (so the attributes come in the training set's joint
+frequencies), then its conditional mean plus fresh noise ε: a new identity,
+since ε is new, that has the attributes it was drawn with.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from w2w_core.errors import InputError
+
+
+@dataclass(frozen=True, eq=False)
+class AttributeModel:
+    """β ≈ b_0 + y B + ε, fit on training models."""
+
+    intercept: np.ndarray  # b_0 [k]
+    shifts: np.ndarray  # B [A, k]: zero rows for labels that never vary
+    residual_std: np.ndarray  # r [k]: std (ddof=1) of what the labels do not explain, per component
+    label_rows: np.ndarray  # [N, A] bool: the training models' labels, drawn from when sampling
+
+
+def label_regression(coefficients: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(b_0 [k], B [A, k]): least squares of the coefficients on all labels at once; rows of B are zero
+    where a label never varies (nothing to learn from)."""
+    beta = np.asarray(coefficients, dtype=np.float64)
+    labels = np.asarray(labels, dtype=bool)
+    if labels.ndim != 2 or len(labels) != len(beta):
+        raise InputError(f"labels of shape {labels.shape} do not fit {len(beta)} models' coefficients")
+    varies = labels.any(axis=0) & ~labels.all(axis=0)
+    design = np.column_stack([np.ones(len(beta)), labels[:, varies].astype(np.float64)])
+    fit, *_ = np.linalg.lstsq(design, beta, rcond=None)
+    shifts = np.zeros((labels.shape[1], beta.shape[1]))
+    shifts[varies] = fit[1:]
+    return fit[0], shifts
+
+
+def fit_attribute_model(coefficients: np.ndarray, labels: np.ndarray) -> AttributeModel:
+    """The attribute model of training coefficients [N, k] and their labels bool [N, A]."""
+    if len(coefficients) < 2:
+        raise InputError(f"need at least 2 training models to fit the attribute model, got {len(coefficients)}")
+    intercept, shifts = label_regression(coefficients, labels)
+    labels = np.asarray(labels, dtype=bool)
+    residuals = np.asarray(coefficients, np.float64) - intercept - labels.astype(np.float64) @ shifts
+    return AttributeModel(intercept, shifts, residuals.std(axis=0, ddof=1), labels.copy())
+
+
+def sample_with_attributes(model: AttributeModel, n: int, rng: np.random.Generator, spread: float = 1.0,
+                           m: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(β [n, k], labels [n, A]): n label vectors drawn from the training models', each with its
+    conditional mean and noise ε_i ~ N(0, (spread·r_i)²) on the first m components (default all;
+    the others get no noise)."""
+    k = len(model.intercept)
+    m = k if m is None else m
+    if n < 0 or spread < 0 or not 1 <= m <= k:
+        raise InputError(f"need n >= 0 samples, spread >= 0 and 1 <= m <= {k}; got n={n}, spread={spread}, m={m}")
+    labels = model.label_rows[rng.integers(len(model.label_rows), size=n)]
+    beta = model.intercept + labels.astype(np.float64) @ model.shifts
+    beta[:, :m] += rng.normal(0.0, 1.0, size=(n, m)) * (spread * model.residual_std[:m])
+    return beta, labels
