@@ -16,6 +16,10 @@ noise as the training models they are compared with:
                 model (a model that keeps one identity across noise has between > within)
 
     python benchmarks/sampling.py --n 64 --settings all:1,200:1,50:1,all:2,all:3
+    python benchmarks/sampling.py --n 64 --settings all:1,all:1:attributes
+
+`attributes` draws each model's labels from a training model's and its
+coefficients from the attribute model (w2w_core/attribute_model).
 """
 from __future__ import annotations
 
@@ -64,8 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", default=None, help="store with or without a space (default: the embedded zoo)")
     parser.add_argument("--n", type=int, default=64, help="models sampled per setting, and training models compared")
-    parser.add_argument("--settings", default="all:1", help="comma-separated m:spread pairs: leading components "
-                        "drawn ('all': every one) and the factor on every std (1: the paper's)")
+    parser.add_argument("--settings", default="all:1", help="comma-separated m:spread[:method]: leading components "
+                        "drawn ('all': every one), the factor on every std (1: the paper's), and gaussian (the "
+                        "paper's, the default) or attributes")
     parser.add_argument("--pairs", type=int, default=16, help="held-out identities fine-tuned twice")
     parser.add_argument("--images", type=int, default=4, help="images per model")
     parser.add_argument("--threads", type=int, default=1)
@@ -78,10 +83,11 @@ def main() -> None:
     from tasks.config import ZOO_DIR, PicturesConfig
     from tasks.directions import training_coefficients
     from tasks.models import base_model_for, model_images
-    from tasks.sampling import nearest_training_models
+    from tasks.config import SampleConfig
+    from tasks.sampling import nearest_training_models, sampled_coefficients
     from w2w_core.evaluate import spread_between_and_within
     from w2w_core.lora.layout import LoraLayout
-    from w2w_core.space import reconstruct, sample_coefficients
+    from w2w_core.space import reconstruct
 
     torch.set_num_threads(args.threads)
     zoo = zoo_with_space(args.zoo or str(ZOO_DIR), ROOT / "runs")
@@ -92,7 +98,7 @@ def main() -> None:
     def images(thetas: np.ndarray) -> np.ndarray:
         return model_images(base, thetas, layout, pictures)
 
-    coefficients, _, names = training_coefficients(zoo, space)
+    coefficients, labels, names = training_coefficients(zoo, space)
     training_rows = space.row_ids[np.random.default_rng(0).choice(len(space.row_ids), args.n, replace=False)]
     train_read, train_embeddings = reader.read(images(store.read_rows(training_rows).astype(np.float32)))
     between, within = spread_between_and_within(train_embeddings)
@@ -101,8 +107,9 @@ def main() -> None:
         "images_between_models": between, "images_within_a_model": within},
         "two_fine_tunes_apart": two_fine_tunes_apart(zoo, args.pairs, reader, images), "sampled": {}}
     for setting in args.settings.split(","):
-        m, spread = setting.split(":")
-        beta = sample_coefficients(space, args.n, np.random.default_rng(1), float(spread), None if m == "all" else int(m))
+        m, spread, method = (setting.split(":") + ["gaussian"])[:3]
+        config = SampleConfig(n=args.n, m=None if m == "all" else int(m), spread=float(spread), seed=1, method=method)
+        beta = sampled_coefficients(space, coefficients, labels, config)
         read, embeddings = reader.read(images(np.asarray(reconstruct(space, beta.astype(np.float32)), np.float32)))
         nearest, _ = nearest_training_models(beta, coefficients)
         _, near_embeddings = reader.read(images(store.read_rows(space.row_ids[nearest]).astype(np.float32)))

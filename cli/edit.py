@@ -41,11 +41,13 @@ def sample(
     m: int = typer.Option(SampleConfig.m, help="leading components drawn (default: all of the space's)"),
     spread: float = typer.Option(SampleConfig.spread, help="scales the training models' spread (1: as the paper)"),
     seed: int = typer.Option(SampleConfig.seed, help="seed of the sampled coefficients"),
+    method: str = typer.Option(SampleConfig.method, help="gaussian (the paper's) | attributes (drawn with the "
+                               "training models' attribute frequencies)"),
     model_dir: Path = typer.Option(None, "--model", help="diffusers base model folder (default: the one the store was built on)"),
 ) -> None:
     """Sample new identity models from the space; each a LoRA file, shown beside its nearest training identity."""
     with failing_cleanly():
-        config = SampleConfig(n=n, m=m, spread=spread, seed=seed)
+        config = SampleConfig(n=n, m=m, spread=spread, seed=seed, method=method)
         from tasks.sampling import sample_models
 
         summary = sample_models(store, out, config, model_dir=model_dir)

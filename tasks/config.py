@@ -137,6 +137,9 @@ class EditConfig:
             raise InputError(f"delay_t is a timestep in 0..1000, got {self.delay_t}")
 
 
+SAMPLING_METHODS = ("gaussian", "attributes")
+
+
 @dataclass(frozen=True)
 class SampleConfig:
     """`w2w sample`: new identity models drawn from the space (paper Sec. 3.2)."""
@@ -145,11 +148,14 @@ class SampleConfig:
     m: int | None = None  # leading components drawn (None: all of the space's); the rest stay at their mean
     spread: float = 1.0  # scales every component's std (1: the training models' spread)
     seed: int = 0  # seed of the sampled coefficients
+    method: str = "gaussian"  # "gaussian" (the paper's) or "attributes" (w2w_core/attribute_model)
     pictures: PicturesConfig = field(default_factory=PicturesConfig)
 
     def __post_init__(self) -> None:
         if self.n < 1 or self.spread < 0 or (self.m is not None and self.m < 1):
             raise InputError(f"need n >= 1, spread >= 0 and m >= 1; got n={self.n}, spread={self.spread}, m={self.m}")
+        if self.method not in SAMPLING_METHODS:
+            raise InputError(f"unknown sampling method {self.method!r}: choose one of {', '.join(SAMPLING_METHODS)}")
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ from tasks.config import SampleConfig
 from tasks.directions import training_coefficients
 from tasks.editing import check_space_fits
 from tasks.models import base_model_for, model_images, save_model, write_grid
+from w2w_core.attribute_model import fit_attribute_model, sample_with_attributes
 from w2w_core.evaluate import identity_centroids
 from w2w_core.lora.layout import LoraLayout
 from w2w_core.probe import embed_images, load_probe
-from w2w_core.space import reconstruct, sample_coefficients
+from w2w_core.space import Space, reconstruct, sample_coefficients
 
 
 def nearest_training_models(samples: np.ndarray, coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,15 +34,25 @@ def nearest_training_models(samples: np.ndarray, coefficients: np.ndarray) -> tu
     return nearest, cosines[np.arange(len(a)), nearest]
 
 
+def sampled_coefficients(space: Space, training: np.ndarray, labels: np.ndarray, config: SampleConfig) -> np.ndarray:
+    """β [n, k] of `config.n` new models: the paper's independent Gaussians, or drawn with the training
+    models' attributes (`method="attributes"`, w2w_core/attribute_model)."""
+    rng = np.random.default_rng(config.seed)
+    if config.method == "gaussian":
+        return sample_coefficients(space, config.n, rng, config.spread, config.m)
+    model = fit_attribute_model(training, labels)
+    return sample_with_attributes(model, config.n, rng, config.spread, config.m)[0]
+
+
 def sample_models(store_url: str, out: Path, config: SampleConfig = SampleConfig(),
                   storage_options: Mapping[str, Any] | None = None, model_dir: Path | None = None) -> dict[str, Any]:
     """Sample `config.n` models; write each as a LoRA file, and a grid beside their nearest training identities."""
     store = WeightStore.open(store_url, storage_options, read_only=True)
     space = load_space(store_url, storage_options)
     check_space_fits(space, store)
-    beta = sample_coefficients(space, config.n, np.random.default_rng(config.seed), config.spread, config.m)
+    training, labels, _ = training_coefficients(store_url, space, storage_options)
+    beta = sampled_coefficients(space, training, labels, config)
     vectors = np.asarray(reconstruct(space, beta.astype(np.float32)), np.float32)
-    training, _, _ = training_coefficients(store_url, space, storage_options)
     nearest, cosine = nearest_training_models(beta, training)
     rows = space.row_ids[nearest]
     layout = LoraLayout.from_dict(store.layout)

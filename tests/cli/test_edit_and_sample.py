@@ -66,6 +66,12 @@ def test_sample_writes_new_models_beside_their_nearest_training_identities(store
     summary = _json(result.output)
     assert len(summary["files"]) == 3 and len(summary["nearest"]) == 3
     assert all(-1 <= n["coefficient_cosine"] <= 1 and n["identity"].startswith("world-") for n in summary["nearest"])
+    conditioned = runner.invoke(w2w, ["sample", store, "--n", "3", "--method", "attributes", "--out", str(tmp_path / "a"),
+                                      "--model", str(tiny_model_dir)])
+    assert conditioned.exit_code == 0, conditioned.output
+    layout = LoraLayout.from_dict(WeightStore.open(store, read_only=True).layout)
+    paper, drawn = (import_lora_file(_json(r.output)["files"][0], layout) for r in (result, conditioned))
+    assert np.all(np.isfinite(drawn)) and not np.allclose(paper, drawn)
 
 
 @pytest.mark.parametrize("args, message", [
