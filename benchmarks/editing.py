@@ -107,30 +107,38 @@ class Reader:
         return (logits > 0).mean(axis=1) > 0.5, embeddings
 
 
-def truth_centroids(seeds: list[int], attribute: str, targets: np.ndarray, reader: Reader) -> tuple[np.ndarray, float]:
-    """Unit probe centroids of renders of each identity with the attribute truly set to its target, and the
-    render ceiling: the mean cosine of other renders of those edited identities (new nuisance) to them."""
+def truth_centroids(seeds: list[int], attribute: str, targets: np.ndarray, reader: Reader) -> dict:
+    """What the world says a perfect edit is: unit probe centroids of renders of each identity with the
+    attribute truly set to its target; the render ceiling (the mean cosine of other renders of those edited
+    identities to them); and the ID score a perfect edit gets (its renders against the unedited identity's,
+    the same nuisance), which is below 1 because the attribute itself shows in the embedding."""
     from w2w_core import world
-    from w2w_core.evaluate import centroid_cosines, identity_centroids
+    from w2w_core.evaluate import centroid_cosines, identity_centroids, paired_cosines
     from w2w_core.world.edits import with_attribute
 
-    edited = [with_attribute(world.make_identity(s), attribute, bool(t)) for s, t in zip(seeds, targets)]
+    identities = [world.make_identity(s) for s in seeds]
+    edited = [with_attribute(i, attribute, bool(t)) for i, t in zip(identities, targets)]
     _, embeddings = reader.read(np.stack([world.render_identity(e, 8, 32) for e in edited]))
     centroids = identity_centroids(embeddings.reshape(-1, embeddings.shape[-1]), len(embeddings))
     _, others = reader.read(np.stack([world.render_identity(e, 8, 32, variation_seed=1) for e in edited]))
-    return centroids, float(centroid_cosines(others, centroids).mean())
+    _, unedited = reader.read(np.stack([world.render_identity(i, 8, 32) for i in identities]))
+    return {"centroids": centroids, "ceiling": float(centroid_cosines(others, centroids).mean()),
+            "perfect_edit_id": float(paired_cosines(embeddings, unedited).mean())}
 
 
 def edit_scores(read: np.ndarray, embeddings: np.ndarray, targets: np.ndarray, a: int, ctx: dict,
                 usable: np.ndarray) -> dict[str, float]:
-    """Flip, preservation and ID score to the unedited model, for the models in `usable`."""
+    """Flip, preservation and ID score to the unedited model, for the models in `usable`; also the ID score
+    of the flipped models alone (an edit that changes nothing keeps the identity perfectly)."""
     from w2w_core.evaluate import paired_cosines
 
     others = [i for i in range(read.shape[1]) if i != a]
     before = ctx["original_read"][usable]
-    return {"flip": float((read[:, a] == targets).mean()),
+    flipped = read[:, a] == targets
+    ids = paired_cosines(embeddings, ctx["original_embeddings"][usable])
+    return {"flip": float(flipped.mean()),
             "preserved": float((read[:, others] == before[:, others]).mean()),
-            "id_unedited": float(paired_cosines(embeddings, ctx["original_embeddings"][usable]).mean()),
+            "id_unedited": float(ids.mean()), "id_flipped": float(ids[flipped].mean()) if flipped.any() else float("nan"),
             "identities": int(usable.sum())}
 
 
@@ -150,9 +158,10 @@ def evaluate_edits(ctx: dict, config, strength: float, reader: Reader) -> dict[s
         edited = np.stack([edit(theta, ctx["space"], directions, {attribute: strength if t else -strength})
                            for theta, t in zip(ctx["thetas"], targets)])
         read, embeddings = reader.read(edited_images(ctx, edited))
-        truth, ceiling = truth_centroids(ctx["seeds"], attribute, targets, reader)
+        truth = truth_centroids(ctx["seeds"], attribute, targets, reader)
         rows[attribute] = {**edit_scores(read, embeddings, targets, a, ctx, everyone),
-                           "id_truth": float(centroid_cosines(embeddings, truth).mean()), "truth_ceiling": ceiling}
+                           "id_truth": float(centroid_cosines(embeddings, truth["centroids"]).mean()),
+                           "truth_ceiling": truth["ceiling"], "perfect_edit_id": truth["perfect_edit_id"]}
     return rows
 
 
@@ -218,11 +227,12 @@ def context(args: argparse.Namespace) -> dict:
 def print_edit_table(title: str, rows: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]] | None = None) -> None:
     """One markdown table; with the prompting baseline, whether each attribute meets the bars (flip and
     preservation >= 0.9, ID score above prompting's)."""
-    print(f"\n{title}\n| attribute | flip | preserved | ID vs unedited | ID vs true edit (render ceiling) |"
-          + (" bars |" if baseline else ""))
-    print("|---|---:|---:|---:|---:|" + ("---|" if baseline else ""))
+    print(f"\n{title}\n| attribute | flip | preserved | ID vs unedited (a perfect edit's) | ID of the flipped | "
+          "ID vs true edit (render ceiling) |" + (" bars |" if baseline else ""))
+    print("|---|---:|---:|---:|---:|---:|" + ("---|" if baseline else ""))
     for attribute, r in rows.items():
-        line = (f"| {attribute} | {r['flip']:.2f} | {r['preserved']:.2f} | {r['id_unedited']:.3f} | "
+        line = (f"| {attribute} | {r['flip']:.2f} | {r['preserved']:.2f} | {r['id_unedited']:.3f} "
+                f"({r.get('perfect_edit_id', float('nan')):.3f}) | {r['id_flipped']:.3f} | "
                 f"{r['id_truth']:.3f} ({r['truth_ceiling']:.3f}) |")
         if baseline:
             line += f" {'met' if meets_bars(r, baseline.get(attribute)) else 'not met'} |"
@@ -243,7 +253,7 @@ def main() -> None:
     parser.add_argument("--strengths", default="1", help="edit strengths, comma-separated")
     parser.add_argument("--images", type=int, default=4, help="images per model")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--method", default="least_squares", help="least_squares (the paper's) or logistic")
+    parser.add_argument("--method", default="least_squares", help="least_squares (the paper's), logistic or mean_shift")
     parser.add_argument("--debias", default="", help="attributes removed from every other direction, comma-separated")
     parser.add_argument("--debias-mode", default="sequential", help="sequential (the reference's) or joint")
     parser.add_argument("--delay-t", type=int, default=None,
