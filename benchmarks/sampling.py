@@ -16,7 +16,7 @@ noise as the training models they are compared with:
                 model (a model that keeps one identity across noise has between > within)
 
     python benchmarks/sampling.py --n 64 --settings all:1,200:1,50:1,all:2,all:3
-    python benchmarks/sampling.py --n 64 --settings all:1,all:1:attributes
+    python benchmarks/sampling.py --n 64 --settings all:1,all:1:attributes,all:1:attributes:3
 
 `attributes` draws each model's labels from a training model's and its
 coefficients from the attribute model (w2w_core/attribute_model).
@@ -68,9 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", default=None, help="store with or without a space (default: the embedded zoo)")
     parser.add_argument("--n", type=int, default=64, help="models sampled per setting, and training models compared")
-    parser.add_argument("--settings", default="all:1", help="comma-separated m:spread[:method]: leading components "
-                        "drawn ('all': every one), the factor on every std (1: the paper's), and gaussian (the "
-                        "paper's, the default) or attributes")
+    parser.add_argument("--settings", default="all:1", help="comma-separated m:spread[:method[:contrast]]: leading "
+                        "components drawn ('all': every one), the factor on every std (1: the paper's), gaussian (the "
+                        "paper's, the default) or attributes, and the attributes' contrast (default 1)")
     parser.add_argument("--pairs", type=int, default=16, help="held-out identities fine-tuned twice")
     parser.add_argument("--images", type=int, default=4, help="images per model")
     parser.add_argument("--threads", type=int, default=1)
@@ -107,8 +107,10 @@ def main() -> None:
         "images_between_models": between, "images_within_a_model": within},
         "two_fine_tunes_apart": two_fine_tunes_apart(zoo, args.pairs, reader, images), "sampled": {}}
     for setting in args.settings.split(","):
-        m, spread, method = (setting.split(":") + ["gaussian"])[:3]
-        config = SampleConfig(n=args.n, m=None if m == "all" else int(m), spread=float(spread), seed=1, method=method)
+        m, spread, *rest = setting.split(":")
+        method, contrast = (rest + ["gaussian"])[0], float(rest[1]) if len(rest) > 1 else 1.0
+        config = SampleConfig(n=args.n, m=None if m == "all" else int(m), spread=float(spread), seed=1, method=method,
+                              contrast=contrast)
         beta = sampled_coefficients(space, coefficients, labels, config)
         read, embeddings = reader.read(images(np.asarray(reconstruct(space, beta.astype(np.float32)), np.float32)))
         nearest, _ = nearest_training_models(beta, coefficients)

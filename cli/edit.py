@@ -43,11 +43,13 @@ def sample(
     seed: int = typer.Option(SampleConfig.seed, help="seed of the sampled coefficients"),
     method: str = typer.Option(SampleConfig.method, help="gaussian (the paper's) | attributes (drawn with the "
                                "training models' attribute frequencies)"),
+    contrast: float = typer.Option(SampleConfig.contrast, help="with --method attributes: how far each model's "
+                                   "attributes are pushed from the average (1: the fitted average change)"),
     model_dir: Path = typer.Option(None, "--model", help="diffusers base model folder (default: the one the store was built on)"),
 ) -> None:
     """Sample new identity models from the space; each a LoRA file, shown beside its nearest training identity."""
     with failing_cleanly():
-        config = SampleConfig(n=n, m=m, spread=spread, seed=seed, method=method)
+        config = SampleConfig(n=n, m=m, spread=spread, seed=seed, method=method, contrast=contrast)
         from tasks.sampling import sample_models
 
         summary = sample_models(store, out, config, model_dir=model_dir)

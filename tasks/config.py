@@ -149,11 +149,14 @@ class SampleConfig:
     spread: float = 1.0  # scales every component's std (1: the training models' spread)
     seed: int = 0  # seed of the sampled coefficients
     method: str = "gaussian"  # "gaussian" (the paper's) or "attributes" (w2w_core/attribute_model)
+    contrast: float = 1.0  # "attributes" only: scales each model's label shift about the mean labels'
     pictures: PicturesConfig = field(default_factory=PicturesConfig)
 
     def __post_init__(self) -> None:
         if self.n < 1 or self.spread < 0 or (self.m is not None and self.m < 1):
             raise InputError(f"need n >= 1, spread >= 0 and m >= 1; got n={self.n}, spread={self.spread}, m={self.m}")
+        if self.contrast < 0:
+            raise InputError(f"contrast must be >= 0, got {self.contrast}")
         if self.method not in SAMPLING_METHODS:
             raise InputError(f"unknown sampling method {self.method!r}: choose one of {', '.join(SAMPLING_METHODS)}")
 

@@ -41,7 +41,7 @@ def sampled_coefficients(space: Space, training: np.ndarray, labels: np.ndarray,
     if config.method == "gaussian":
         return sample_coefficients(space, config.n, rng, config.spread, config.m)
     model = fit_attribute_model(training, labels)
-    return sample_with_attributes(model, config.n, rng, config.spread, config.m)[0]
+    return sample_with_attributes(model, config.n, rng, config.spread, config.m, config.contrast)[0]
 
 
 def sample_models(store_url: str, out: Path, config: SampleConfig = SampleConfig(),

@@ -57,15 +57,19 @@ def fit_attribute_model(coefficients: np.ndarray, labels: np.ndarray) -> Attribu
 
 
 def sample_with_attributes(model: AttributeModel, n: int, rng: np.random.Generator, spread: float = 1.0,
-                           m: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                           m: int | None = None, contrast: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(β [n, k], labels [n, A]): n label vectors drawn from the training models', each with its
     conditional mean and noise ε_i ~ N(0, (spread·r_i)²) on the first m components (default all;
-    the others get no noise)."""
+    the others get no noise). `contrast` scales each label vector's shift away from the mean label
+    vector's: b_0 + ȳB + contrast·(y - ȳ)B, so 1 is the fitted model and more makes the attributes
+    stand out (a shift of 1 is a small move; see the module)."""
     k = len(model.intercept)
     m = k if m is None else m
-    if n < 0 or spread < 0 or not 1 <= m <= k:
-        raise InputError(f"need n >= 0 samples, spread >= 0 and 1 <= m <= {k}; got n={n}, spread={spread}, m={m}")
+    if n < 0 or spread < 0 or contrast < 0 or not 1 <= m <= k:
+        raise InputError(f"need n >= 0 samples, spread >= 0, contrast >= 0 and 1 <= m <= {k}; got n={n}, "
+                         f"spread={spread}, contrast={contrast}, m={m}")
     labels = model.label_rows[rng.integers(len(model.label_rows), size=n)]
-    beta = model.intercept + labels.astype(np.float64) @ model.shifts
+    mean_labels = model.label_rows.mean(axis=0)
+    beta = model.intercept + (mean_labels + contrast * (labels - mean_labels)) @ model.shifts
     beta[:, :m] += rng.normal(0.0, 1.0, size=(n, m)) * (spread * model.residual_std[:m])
     return beta, labels

@@ -81,6 +81,8 @@ CASES: tuple[Case, ...] = (
     Case("sample", "zero samples", ("{store}", "--n", "0", "--out", "{out}"), "need n >= 1"),
     Case("sample", "negative spread", ("{store}", "--spread", "-1", "--out", "{out}"), "spread >= 0"),
     Case("sample", "unknown method", ("{store}", "--method", "uniform", "--out", "{out}"), "unknown sampling method"),
+    Case("sample", "negative contrast", ("{store}", "--method", "attributes", "--contrast", "-1", "--out", "{out}"),
+         "contrast must be >= 0"),
     Case("sample", "store without a space", ("{bare_store}", "--out", "{out}"), "no w2w space at"),
     Case("invert", "a file that is not an image", ("{text_file}", "--store", "{store}", "--out", "{out}"), "not a readable image file"),
     Case("invert", "an empty image file", ("{empty_file}", "--store", "{store}", "--out", "{out}"), "not a readable image file"),

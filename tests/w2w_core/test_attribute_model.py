@@ -55,10 +55,21 @@ def test_spread_and_m_scale_and_limit_the_noise():
     assert np.abs(residual[:, 4:]).max() < 1e-9  # beyond m: the conditional mean only
 
 
+def test_contrast_scales_the_label_shifts_about_the_mean_labels():
+    beta, labels, _, _ = planted()
+    model = fit_attribute_model(beta, labels)
+    plain, plain_labels = sample_with_attributes(model, 500, np.random.default_rng(3), spread=0.0)
+    strong, strong_labels = sample_with_attributes(model, 500, np.random.default_rng(3), spread=0.0, contrast=3.0)
+    assert np.array_equal(plain_labels, strong_labels)  # the same draws of labels
+    centre = model.intercept + labels.mean(axis=0) @ model.shifts
+    np.testing.assert_allclose(strong - centre, 3.0 * (plain - centre), atol=1e-9)
+    np.testing.assert_allclose(plain, model.intercept + plain_labels @ model.shifts, atol=1e-9)  # 1: the fitted model
+
+
 def test_bad_input_is_one_clear_error():
     beta, labels, _, _ = planted()
     model = fit_attribute_model(beta, labels)
-    for kwargs in ({"spread": -1.0}, {"m": 0}, {"m": K + 1}):
+    for kwargs in ({"spread": -1.0}, {"m": 0}, {"m": K + 1}, {"contrast": -1.0}):
         with pytest.raises(InputError, match="need n >= 0 samples"):
             sample_with_attributes(model, 4, np.random.default_rng(0), **kwargs)
     with pytest.raises(InputError, match="do not fit"):
