@@ -22,7 +22,8 @@ def _group() -> None:
 def fit(
     store_url: str = typer.Argument(str(ZOO_DIR), help="weight store with a fitted space (default: the embedded zoo)"),
     m: int = typer.Option(DirectionsConfig.m, help="leading components used (default: about N/5, at most 1000)"),
-    method: str = typer.Option(DirectionsConfig.method, help="least_squares (the paper) | logistic | mean_shift (the average change with the attribute)"),
+    method: str = typer.Option(DirectionsConfig.method, help="least_squares (the paper) | logistic | mean_shift "
+                               "(the average change with the attribute)"),
     debias: str = typer.Option("", help="attributes to remove from every other direction, comma-separated (e.g. male,young)"),
     debias_mode: str = typer.Option(DirectionsConfig.debias_mode, help="sequential (one at a time) | joint (their span)"),
 ) -> None:
