@@ -80,10 +80,9 @@ def main() -> None:
 
     from storage.space_store import load_space
     from storage.weight_store import WeightStore
-    from tasks.config import ZOO_DIR, PicturesConfig
+    from tasks.config import ZOO_DIR, PicturesConfig, SampleConfig
     from tasks.directions import training_coefficients
     from tasks.models import base_model_for, model_images
-    from tasks.config import SampleConfig
     from tasks.sampling import nearest_training_models, sampled_coefficients
     from w2w_core.evaluate import spread_between_and_within
     from w2w_core.lora.layout import LoraLayout

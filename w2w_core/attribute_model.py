@@ -51,9 +51,9 @@ def fit_attribute_model(coefficients: np.ndarray, labels: np.ndarray) -> Attribu
     if len(coefficients) < 2:
         raise InputError(f"need at least 2 training models to fit the attribute model, got {len(coefficients)}")
     intercept, shifts = label_regression(coefficients, labels)
-    labels = np.asarray(labels, dtype=bool)
-    residuals = np.asarray(coefficients, np.float64) - intercept - labels.astype(np.float64) @ shifts
-    return AttributeModel(intercept, shifts, residuals.std(axis=0, ddof=1), labels.copy())
+    labels = np.array(labels, dtype=bool)  # a copy: the model keeps it
+    residuals = np.asarray(coefficients, np.float64) - intercept - labels @ shifts
+    return AttributeModel(intercept, shifts, residuals.std(axis=0, ddof=1), labels)
 
 
 def sample_with_attributes(model: AttributeModel, n: int, rng: np.random.Generator, spread: float = 1.0,

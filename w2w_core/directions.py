@@ -107,13 +107,12 @@ def fit_directions(coefficients: np.ndarray, labels: np.ndarray, names: Sequence
     beta = np.asarray(coefficients[:, :m], dtype=np.float64)
     labels = np.asarray(labels, dtype=bool)
     if config.method == "mean_shift":
-        _, shifts = label_regression(beta, labels)
-        raw = _unit_rows(shifts)
+        _, raw = label_regression(beta, labels)  # the shifts b_a
     else:
         raw = np.stack([_direction(beta, labels[:, a], config.method) for a in range(len(names))])
-    vectors = _debiased(raw, list(names), config)
+    vectors = _debiased(_unit_rows(raw), list(names), config)
     if config.method == "mean_shift":  # α = 1: the attribute's average difference, along the (debiased) direction
-        unit = np.abs(np.einsum("am,am->a", shifts, vectors))
+        unit = np.abs(np.einsum("am,am->a", raw, vectors))
     else:
         unit = np.abs(beta @ vectors.T).max(axis=0)
     return Directions(tuple(names), vectors, unit, m, config.method, tuple(config.debias), config.debias_mode,
@@ -121,20 +120,18 @@ def fit_directions(coefficients: np.ndarray, labels: np.ndarray, names: Sequence
 
 
 def _direction(beta: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
-    """The unit direction that predicts label y from coefficients β (zero if y never varies)."""
+    """The weights that predict label y from coefficients β, not normalised (zero if y never varies)."""
     if y.all() or not y.any():
         return np.zeros(beta.shape[1])
     if method == "least_squares":
-        w = np.linalg.pinv(beta) @ (y - y.mean())
-    else:
-        from sklearn.linear_model import LogisticRegression
+        return np.linalg.pinv(beta) @ (y - y.mean())
+    from sklearn.linear_model import LogisticRegression
 
-        w = LogisticRegression(max_iter=2000).fit(beta, y).coef_[0]
-    norm = np.linalg.norm(w)
-    return w / norm if norm > 0 else w
+    return LogisticRegression(max_iter=2000).fit(beta, y).coef_[0]
 
 
 def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    """Each row divided by its norm; zero rows (a label that never varies) stay zero."""
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
 
