@@ -8,7 +8,7 @@ from w2w_core.generate import applied_lora, generate_images
 from w2w_core.lora.adapter import attach_lora, layout_for, lora_state_dict
 from w2w_core.lora.files import export_lora_file, import_lora_file
 from w2w_core.lora.layout import LoraLayout, LoraSpec
-from w2w_core.lora.vectors import flatten, unflatten
+from w2w_core.lora.vectors import flatten, unflatten, weight_deltas
 
 
 def test_default_layout_is_rank_one_on_q_and_v_of_self_and_cross_attention(untrained_base):
@@ -171,3 +171,27 @@ def test_written_files_follow_the_umask(tmp_path):
         os.umask(old)
     assert (lora.stat().st_mode & 0o777) == (report.stat().st_mode & 0o777) == 0o640
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+def _two_layer_layout() -> LoraLayout:
+    keys = ("a.lora_A.weight", "a.lora_B.weight", "b.lora_A.weight", "b.lora_B.weight")
+    return LoraLayout(keys, ((2, 3), (4, 2), (2, 5), (3, 2)), LoraSpec(rank=2, alpha=4.0), "m", "h")
+
+
+def test_weight_deltas_are_scale_times_b_a_per_layer():
+    layout = _two_layer_layout()
+    vector = np.random.default_rng(2).normal(size=layout.n_params).astype(np.float32)
+    t = {k: v.numpy() for k, v in unflatten(vector, layout).items()}
+    expected = np.concatenate([2.0 * (t["a.lora_B.weight"] @ t["a.lora_A.weight"]).ravel(),
+                               2.0 * (t["b.lora_B.weight"] @ t["b.lora_A.weight"]).ravel()])
+    np.testing.assert_allclose(weight_deltas(vector, layout), expected, rtol=1e-6)
+
+
+def test_weight_deltas_do_not_see_how_the_factors_are_scaled_or_signed():
+    layout = _two_layer_layout()
+    vector = np.random.default_rng(3).normal(size=layout.n_params).astype(np.float32)
+    tensors = unflatten(vector, layout)
+    rescaled = {k: v * (-3.0 if "lora_A" in k else -1 / 3.0) for k, v in tensors.items()}
+    other = flatten(rescaled, layout)
+    assert np.linalg.norm(other - vector) > np.linalg.norm(vector)  # far apart as θ
+    np.testing.assert_allclose(weight_deltas(other, layout), weight_deltas(vector, layout), rtol=1e-5, atol=1e-6)

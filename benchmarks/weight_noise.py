@@ -1,0 +1,151 @@
+"""Why edits along one direction fall short (issue 11): how much of a fine-tuned model's weights is its identity.
+
+Two measurements on the zoo's recipe, each against a named baseline in the same run,
+two different identities (same fine-tune noise):
+
+  two fine-tunes    the same held-out identity trained twice with other noise (the stores the
+                    sampling benchmark uses): relative distance |x1 - x2| / |x1| of the flat
+                    factors θ and of the weight changes ΔW = scale · B A the model computes with;
+                    identity share = 1 - E|x1 - x2|² / E|x - y|², the part of the spread between
+                    models that is identity and not fine-tune noise
+  one attribute     zoo identities trained again with one attribute truly flipped (the world
+  flipped           renders them with the same nuisance) and the same noise: the distance to the
+                    zoo's model, and the shared share of those differences,
+                    mean_{i != j} d_i . d_j / mean |d_i|² (1: every identity moves the same way,
+                    0: unrelated moves), in ΔW and in the space's coefficients. A retrained zoo
+                    identity shows the training itself is repeatable.
+
+    python benchmarks/weight_noise.py --pairs 16 --flips 16 --attributes male,beard,glasses
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from benchmarks.editing import heldout_store, recorded_finetune_config, zoo_with_space
+from w2w_core.weight_stats import identity_share, relative_distance, shared_share
+
+
+def deltas(thetas: np.ndarray, layout) -> np.ndarray:
+    """ΔW of every model [n, d] (float64)."""
+    from w2w_core.lora.vectors import weight_deltas
+
+    return np.stack([weight_deltas(t, layout) for t in thetas]).astype(np.float64)
+
+
+def two_fine_tunes(zoo: str, n: int, layout) -> dict[str, float]:
+    """Distances between two fine-tunes of one held-out identity, and between two identities."""
+    from storage.weight_store import WeightStore
+
+    first, second = (WeightStore.open(heldout_store(zoo, ROOT / "runs" / name, n, seed), read_only=True)
+                     for name, seed in (("heldout-store", None), ("heldout-store-seed-1", 1)))
+    rows = second.done_rows()[:n]
+    index = {int(s): r for s, r in zip(first.identity_seeds(first.done_rows()), first.done_rows())}
+    a = first.read_rows([index[int(s)] for s in second.identity_seeds(rows)]).astype(np.float64)
+    b = second.read_rows(rows).astype(np.float64)
+    other = np.roll(a, 1, axis=0)  # each identity against the next one, the same noise
+    da, db, do = deltas(a, layout), deltas(b, layout), deltas(other, layout)
+    return {"theta_same": relative_distance(a, b), "theta_other": relative_distance(a, other),
+            "delta_same": relative_distance(da, db), "delta_other": relative_distance(da, do),
+            "identity_share_theta": identity_share(a - b, a - other),
+            "identity_share_delta": identity_share(da - db, da - do), "identities": len(rows)}
+
+
+def flipped_fine_tunes(zoo: str, n: int, attributes: list[str], threads: int) -> dict[str, dict[str, float]]:
+    """Per attribute: the zoo's first n identities trained again with it flipped, against the zoo's models."""
+    import torch
+
+    from storage.space_store import load_space
+    from storage.weight_store import WeightStore
+    from tasks.models import base_model_for
+    from w2w_core import world
+    from w2w_core.finetune.trainer import finetune_identities
+    from w2w_core.lora.layout import LoraLayout
+    from w2w_core.space import project
+    from w2w_core.world.edits import with_attribute
+
+    torch.set_num_threads(threads)
+    store, space = WeightStore.open(zoo, read_only=True), load_space(zoo)
+    layout, config = LoraLayout.from_dict(store.layout), recorded_finetune_config(store.train_config["finetune"])
+    per_identity = store.train_config["identities"]["images_per_identity"]
+    base = base_model_for(layout)
+    rows = list(store.done_rows()[:n])
+    identities = [world.make_identity(int(s)) for s in store.identity_seeds(rows)]
+    zoo_thetas = store.read_rows(rows).astype(np.float64)
+    zoo_deltas, zoo_beta = deltas(zoo_thetas, layout), np.asarray(project(space, zoo_thetas.astype(np.float32)), np.float64)
+
+    def train(people) -> np.ndarray:
+        results = finetune_identities(base, [world.render_identity(p, per_identity, base.image_size) for p in people],
+                                      config)
+        return np.stack([r.vector for r in results]).astype(np.float64)
+
+    out = {"retrained": {"theta_same": relative_distance(zoo_thetas[:1], train(identities[:1]))}}
+    for attribute in attributes:
+        flipped = [with_attribute(i, attribute, not i.attributes[attribute]) for i in identities]
+        thetas = train(flipped)
+        sign = np.where([f.attributes[attribute] for f in flipped], 1.0, -1.0)[:, None]
+        beta = np.asarray(project(space, thetas.astype(np.float32)), np.float64)
+        d = deltas(thetas, layout)
+        out[attribute] = {"theta_same": relative_distance(zoo_thetas, thetas),
+                          "delta_same": relative_distance(zoo_deltas, d),
+                          "shared_delta": shared_share(sign * (d - zoo_deltas)),
+                          "shared_coefficients": shared_share(sign * (beta - zoo_beta)), "identities": n}
+        print(f"{attribute}: done", file=sys.stderr, flush=True)
+    return out
+
+
+def print_tables(results: dict) -> None:
+    pairs, flips = results["two_fine_tunes"], results["flipped"]
+    print(f"\n{pairs['identities']} held-out identities fine-tuned twice (other noise), against two identities (same noise)")
+    print("| compared | relative distance, factors θ | relative distance, ΔW = B A | identity share of the spread (θ; ΔW) |")
+    print("|---|---:|---:|---:|")
+    print(f"| two fine-tunes of one identity | {pairs['theta_same']:.3f} | {pairs['delta_same']:.3f} | "
+          f"{pairs['identity_share_theta']:.2f}; {pairs['identity_share_delta']:.2f} |")
+    print(f"| two identities (baseline) | {pairs['theta_other']:.3f} | {pairs['delta_other']:.3f} | |")
+    print(f"| ratio one identity / two identities | {pairs['theta_same'] / pairs['theta_other']:.2f} | "
+          f"{pairs['delta_same'] / pairs['delta_other']:.2f} | |")
+    print(f"\nzoo identities trained again, the same noise (a retrained one, unchanged: θ {flips['retrained']['theta_same']:.4f} apart)")
+    print("| attribute flipped | relative distance, θ | relative distance, ΔW | ratio to two identities' (ΔW) | "
+          "shared share of the moves, ΔW | shared share, coefficients |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for attribute, r in flips.items():
+        if attribute == "retrained":
+            continue
+        print(f"| {attribute} ({r['identities']}) | {r['theta_same']:.3f} | {r['delta_same']:.3f} | "
+              f"{r['delta_same'] / pairs['delta_other']:.2f} | {r['shared_delta']:.3f} | {r['shared_coefficients']:.3f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", default=None, help="store (default: the embedded zoo)")
+    parser.add_argument("--pairs", type=int, default=16, help="held-out identities fine-tuned twice")
+    parser.add_argument("--flips", type=int, default=16, help="zoo identities trained again per flipped attribute")
+    parser.add_argument("--attributes", default="male,beard,glasses", help="attributes to flip, comma-separated")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default=None, help="also write every number here")
+    args = parser.parse_args()
+    from storage.weight_store import WeightStore
+    from tasks.config import ZOO_DIR
+    from w2w_core.lora.layout import LoraLayout
+
+    zoo = zoo_with_space(args.zoo or str(ZOO_DIR), ROOT / "runs")
+    layout = LoraLayout.from_dict(WeightStore.open(zoo, read_only=True).layout)
+    results = {"two_fine_tunes": two_fine_tunes(zoo, args.pairs, layout),
+               "flipped": flipped_fine_tunes(zoo, args.flips, [a for a in args.attributes.split(",") if a], args.threads)}
+    print_tables(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
