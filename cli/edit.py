@@ -42,14 +42,16 @@ def sample(
     spread: float = typer.Option(SampleConfig.spread, help="scales the training models' spread (1: as the paper)"),
     seed: int = typer.Option(SampleConfig.seed, help="seed of the sampled coefficients"),
     method: str = typer.Option(SampleConfig.method, help="gaussian (the paper's) | attributes (drawn with the "
-                               "training models' attribute frequencies)"),
-    contrast: float = typer.Option(SampleConfig.contrast, help="with --method attributes: how far each model's "
+                               "training models' attribute frequencies) | mix (the same, with the residuals of "
+                               "--mix training models that share the attributes)"),
+    contrast: float = typer.Option(SampleConfig.contrast, help="with --method attributes or mix: how far each model's "
                                    "attributes are pushed from the average (1: the fitted average change)"),
+    mix: int = typer.Option(SampleConfig.mix, help="with --method mix: training models mixed into each sample"),
     model_dir: Path = typer.Option(None, "--model", help="diffusers base model folder (default: the one the store was built on)"),
 ) -> None:
     """Sample new identity models from the space; each a LoRA file, shown beside its nearest training identity."""
     with failing_cleanly():
-        config = SampleConfig(n=n, m=m, spread=spread, seed=seed, method=method, contrast=contrast)
+        config = SampleConfig(n=n, m=m, spread=spread, seed=seed, method=method, contrast=contrast, mix=mix)
         from tasks.sampling import sample_models
 
         summary = sample_models(store, out, config, model_dir=model_dir)

@@ -137,7 +137,7 @@ class EditConfig:
             raise InputError(f"delay_t is a timestep in 0..1000, got {self.delay_t}")
 
 
-SAMPLING_METHODS = ("gaussian", "attributes")
+SAMPLING_METHODS = ("gaussian", "attributes", "mix")
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,9 @@ class SampleConfig:
     m: int | None = None  # leading components drawn (None: all of the space's); the rest stay at their mean
     spread: float = 1.0  # scales every component's std (1: the training models' spread)
     seed: int = 0  # seed of the sampled coefficients
-    method: str = "gaussian"  # "gaussian" (the paper's) or "attributes" (w2w_core/attribute_model)
-    contrast: float = 1.0  # "attributes" only: scales each model's label shift about the mean labels'
+    method: str = "gaussian"  # "gaussian" (the paper's), "attributes" or "mix" (w2w_core/attribute_model)
+    contrast: float = 1.0  # "attributes" and "mix": scales each model's label shift about the mean labels'
+    mix: int = 2  # "mix" only: training models whose residuals make each sample's (2 keeps the most structure)
     pictures: PicturesConfig = field(default_factory=PicturesConfig)
 
     def __post_init__(self) -> None:
@@ -157,6 +158,8 @@ class SampleConfig:
             raise InputError(f"need n >= 1, spread >= 0 and m >= 1; got n={self.n}, spread={self.spread}, m={self.m}")
         if self.contrast < 0:
             raise InputError(f"contrast must be >= 0, got {self.contrast}")
+        if self.mix < 2:
+            raise InputError(f"mix must be >= 2 training models (1 would copy one), got {self.mix}")
         if self.method not in SAMPLING_METHODS:
             raise InputError(f"unknown sampling method {self.method!r}: choose one of {', '.join(SAMPLING_METHODS)}")
 

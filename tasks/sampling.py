@@ -18,7 +18,7 @@ from tasks.config import SampleConfig
 from tasks.directions import training_coefficients
 from tasks.editing import check_space_fits
 from tasks.models import base_model_for, model_images, save_model, write_grid
-from w2w_core.attribute_model import fit_attribute_model, sample_with_attributes
+from w2w_core.attribute_model import fit_attribute_model, sample_by_mixing, sample_with_attributes
 from w2w_core.evaluate import identity_centroids
 from w2w_core.lora.layout import LoraLayout
 from w2w_core.probe import embed_images, load_probe
@@ -36,11 +36,14 @@ def nearest_training_models(samples: np.ndarray, coefficients: np.ndarray) -> tu
 
 def sampled_coefficients(space: Space, training: np.ndarray, labels: np.ndarray, config: SampleConfig) -> np.ndarray:
     """β [n, k] of `config.n` new models: the paper's independent Gaussians, or drawn with the training
-    models' attributes (`method="attributes"`, w2w_core/attribute_model)."""
+    models' attributes and Gaussian (`method="attributes"`) or mixed training residuals (`"mix"`,
+    w2w_core/attribute_model)."""
     rng = np.random.default_rng(config.seed)
     if config.method == "gaussian":
         return sample_coefficients(space, config.n, rng, config.spread, config.m)
     model = fit_attribute_model(training, labels)
+    if config.method == "mix":
+        return sample_by_mixing(model, training, config.n, rng, config.mix, config.spread, config.m, config.contrast)[0]
     return sample_with_attributes(model, config.n, rng, config.spread, config.m, config.contrast)[0]
 
 

@@ -11,6 +11,15 @@ independently from N(mean_i, std_i²)) first draws a label vector from the
 training models' own (so the attributes come in the training set's joint
 frequencies), then its conditional mean plus fresh noise ε: a new identity,
 since ε is new, that has the attributes it was drawn with.
+
+Gaussian ε loses what the training residuals hold beyond their per-component
+spread: the principal coefficients are uncorrelated but not independent, and
+the probe reads glasses, beards and youth in far fewer independently drawn
+models than in training models (benchmarks/sampling.py). Mixing keeps it:
+ε is the normalised sum (r_1 + ... + r_q) / sqrt(q) of the residuals of q
+training models with the drawn label vector. Its per-component variance is
+the residuals', it is none of the q models, and as q grows it tends to the
+Gaussian; q = 2 keeps the most structure.
 """
 from __future__ import annotations
 
@@ -69,7 +78,50 @@ def sample_with_attributes(model: AttributeModel, n: int, rng: np.random.Generat
         raise InputError(f"need n >= 0 samples, spread >= 0, contrast >= 0 and 1 <= m <= {k}; got n={n}, "
                          f"spread={spread}, contrast={contrast}, m={m}")
     labels = model.label_rows[rng.integers(len(model.label_rows), size=n)]
-    mean_labels = model.label_rows.mean(axis=0)
-    beta = model.intercept + (mean_labels + contrast * (labels - mean_labels)) @ model.shifts
+    beta = _conditional_means(model, labels, contrast)
     beta[:, :m] += rng.normal(0.0, 1.0, size=(n, m)) * (spread * model.residual_std[:m])
     return beta, labels
+
+
+def sample_by_mixing(model: AttributeModel, coefficients: np.ndarray, n: int, rng: np.random.Generator, mix: int = 2,
+                     spread: float = 1.0, m: int | None = None, contrast: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(β [n, k], labels [n, A]) as `sample_with_attributes`, but ε = spread · (r_1 + ... + r_mix) / sqrt(mix):
+    the residuals of the drawn training model and of mix - 1 others with its label vector (the nearest label
+    vectors where too few share it), on the first m components. `coefficients` [N, k]: the training models'
+    coefficients that `model` was fit on."""
+    k = len(model.intercept)
+    m = k if m is None else m
+    if n < 0 or spread < 0 or contrast < 0 or not 1 <= m <= k or mix < 2:
+        raise InputError(f"need n >= 0 samples, spread >= 0, contrast >= 0, 1 <= m <= {k} and mix >= 2; got n={n}, "
+                         f"spread={spread}, contrast={contrast}, m={m}, mix={mix}")
+    if coefficients.shape != (len(model.label_rows), k):
+        raise InputError(f"coefficients of shape {coefficients.shape} are not the {len(model.label_rows)} x {k} "
+                         "training models the attribute model was fit on")
+    if mix > len(coefficients):
+        raise InputError(f"cannot mix {mix} training models: there are {len(coefficients)}")
+    drawn = rng.integers(len(model.label_rows), size=n)
+    labels = model.label_rows[drawn]
+    beta = _conditional_means(model, labels, contrast)
+    for row, first in enumerate(drawn):
+        mixed = np.concatenate([[first], _same_labels(model.label_rows, first, mix - 1, rng)])
+        own_means = _conditional_means(model, model.label_rows[mixed])
+        residuals = np.asarray(coefficients[mixed, :m], np.float64) - own_means[:, :m]
+        beta[row, :m] += spread * residuals.sum(axis=0) / np.sqrt(mix)
+    return beta, labels
+
+
+def _conditional_means(model: AttributeModel, labels: np.ndarray, contrast: float = 1.0) -> np.ndarray:
+    """b_0 + ȳB + contrast·(y - ȳ)B for each label vector y [n, A]: the fitted model at contrast 1."""
+    mean_labels = model.label_rows.mean(axis=0)
+    return model.intercept + (mean_labels + contrast * (labels - mean_labels)) @ model.shifts
+
+
+def _same_labels(label_rows: np.ndarray, row: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` other training models with the label vector of `row`, drawn at random; where fewer share it,
+    all of those and then the nearest label vectors (fewest labels differing)."""
+    differing = (label_rows != label_rows[row]).sum(axis=1)
+    differing[row] = label_rows.shape[1] + 1  # never the model itself
+    same = np.flatnonzero(differing == 0)
+    if len(same) >= count:
+        return rng.choice(same, count, replace=False)
+    return np.argsort(differing, kind="stable")[:count]

@@ -83,6 +83,8 @@ CASES: tuple[Case, ...] = (
     Case("sample", "unknown method", ("{store}", "--method", "uniform", "--out", "{out}"), "unknown sampling method"),
     Case("sample", "negative contrast", ("{store}", "--method", "attributes", "--contrast", "-1", "--out", "{out}"),
          "contrast must be >= 0"),
+    Case("sample", "mixing one training model", ("{store}", "--method", "mix", "--mix", "1", "--out", "{out}"),
+         "mix must be >= 2"),
     Case("sample", "store without a space", ("{bare_store}", "--out", "{out}"), "no w2w space at"),
     Case("invert", "a file that is not an image", ("{text_file}", "--store", "{store}", "--out", "{out}"), "not a readable image file"),
     Case("invert", "an empty image file", ("{empty_file}", "--store", "{store}", "--out", "{out}"), "not a readable image file"),

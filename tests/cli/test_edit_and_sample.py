@@ -69,9 +69,13 @@ def test_sample_writes_new_models_beside_their_nearest_training_identities(store
     conditioned = runner.invoke(w2w, ["sample", store, "--n", "3", "--method", "attributes", "--out", str(tmp_path / "a"),
                                       "--model", str(tiny_model_dir)])
     assert conditioned.exit_code == 0, conditioned.output
+    mixed = runner.invoke(w2w, ["sample", store, "--n", "3", "--method", "mix", "--out", str(tmp_path / "x"),
+                                "--model", str(tiny_model_dir)])
+    assert mixed.exit_code == 0, mixed.output
     layout = LoraLayout.from_dict(WeightStore.open(store, read_only=True).layout)
-    paper, drawn = (import_lora_file(_json(r.output)["files"][0], layout) for r in (result, conditioned))
+    paper, drawn, mix = (import_lora_file(_json(r.output)["files"][0], layout) for r in (result, conditioned, mixed))
     assert np.all(np.isfinite(drawn)) and not np.allclose(paper, drawn)
+    assert np.all(np.isfinite(mix)) and not np.allclose(mix, drawn) and not np.allclose(mix, paper)
 
 
 @pytest.mark.parametrize("args, message", [

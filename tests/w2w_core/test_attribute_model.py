@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from w2w_core.attribute_model import fit_attribute_model, label_regression, sample_with_attributes
+from w2w_core.attribute_model import fit_attribute_model, label_regression, sample_by_mixing, sample_with_attributes
 from w2w_core.errors import InputError
 
 N, K = 4000, 12
@@ -76,3 +76,48 @@ def test_bad_input_is_one_clear_error():
         label_regression(beta, labels[:10])
     with pytest.raises(InputError, match="at least 2 training models"):
         fit_attribute_model(beta[:1], labels[:1])
+
+
+def _residuals(model, beta: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return beta - model.intercept - labels @ model.shifts
+
+
+def test_mixing_sums_the_residuals_of_two_training_models_with_the_drawn_labels():
+    rng = np.random.default_rng(4)
+    labels = np.array([[0, 0], [0, 0], [1, 0], [1, 0], [1, 1], [1, 1], [0, 1]], bool)  # [0, 1]: one model only
+    beta = rng.standard_normal((7, 5)) * 3
+    model = fit_attribute_model(beta, labels)
+    own = _residuals(model, beta, labels)
+    drawn, drawn_labels = sample_by_mixing(model, beta, 200, np.random.default_rng(5))
+    residuals = _residuals(model, drawn, drawn_labels)
+    for sample, label in zip(residuals, drawn_labels):
+        members = np.flatnonzero((labels == label).all(axis=1))
+        if len(members) == 2:  # exactly the two models with these labels
+            np.testing.assert_allclose(sample, own[members].sum(axis=0) / np.sqrt(2), atol=1e-9)
+        else:  # the lone model and the first of the nearest label vectors
+            sums = [(own[members[0]] + own[other]) / np.sqrt(2) for other in range(7) if other != members[0]]
+            assert min(np.abs(sample - s).max() for s in sums) < 1e-9
+    assert not any(np.allclose(d, b) for d in drawn for b in beta)  # none of them is a training model
+
+
+def test_mixed_samples_keep_the_label_frequencies_and_the_residual_spread():
+    beta, labels, _, noise_std = planted()
+    model = fit_attribute_model(beta, labels)
+    drawn, drawn_labels = sample_by_mixing(model, beta, 8000, np.random.default_rng(6))
+    np.testing.assert_allclose(drawn_labels.mean(axis=0), labels.mean(axis=0), atol=0.02)
+    np.testing.assert_allclose(_residuals(model, drawn, drawn_labels).std(axis=0), noise_std, rtol=0.06)
+    three, three_labels = sample_by_mixing(model, beta, 200, np.random.default_rng(6), mix=3, spread=0.5, m=4)
+    residual = _residuals(model, three, three_labels)
+    assert np.abs(residual[:, 4:]).max() < 1e-9 and residual[:, :4].std() > 0  # beyond m: the conditional mean
+
+
+def test_mixing_refuses_bad_input():
+    beta, labels, _, _ = planted()
+    model = fit_attribute_model(beta, labels)
+    with pytest.raises(InputError, match="mix >= 2"):
+        sample_by_mixing(model, beta, 4, np.random.default_rng(0), mix=1)
+    with pytest.raises(InputError, match="training models the attribute model was fit on"):
+        sample_by_mixing(model, beta[:10], 4, np.random.default_rng(0))
+    small = fit_attribute_model(beta[:3], labels[:3])
+    with pytest.raises(InputError, match="cannot mix 4"):
+        sample_by_mixing(small, beta[:3], 4, np.random.default_rng(0), mix=4)
