@@ -170,7 +170,9 @@ class ReportConfig:
 
     pictures: PicturesConfig = field(default_factory=PicturesConfig)
     n_dataset_rows: int = 4  # identities of this run shown as renders | LoRA | projection
-    n_samples: int = 6  # new identities sampled from the space
+    n_samples: int = 6  # new identities sampled from the space, by each sampler
+    # the paper's sampler, and the one that keeps the training attribute frequencies (docs/benchmarks.md, Sampling)
+    sample_methods: tuple[str, ...] = ("gaussian", "mix")
     n_edited: int = 6  # identities edited (training ones of this run, held-out, inverted), for the flip rate
     edit_attributes: tuple[str, ...] = ("beard", "glasses", "smiling", "male")
     # on the 3,000-model zoo (default m = 600) strength 4 flips the probe's reading for 62-88 % of held-out

@@ -17,12 +17,13 @@ from storage.directions_store import DIRECTIONS_GROUP, load_directions
 from storage.format import DONE, RECORD_FOLDERS, SPACE_GROUP
 from storage.space_store import load_space
 from storage.weight_store import WeightStore
-from tasks.config import PicturesConfig, ReportConfig, RunConfig
+from tasks.config import PicturesConfig, ReportConfig, RunConfig, SampleConfig
 from tasks.directions import training_coefficients
 from tasks.models import base_model_for, save_model
-from tasks.sampling import nearest_training_models
+from tasks.sampling import nearest_training_models, sampled_coefficients
 from tasks.showcase import (
-    Gallery, Section, dataset_section, edit_section, inversion_section, multi_edit_section, renders, samples_section,
+    Gallery, Section, dataset_section, edit_section, inversion_section, multi_edit_section, renders, samples_figure,
+    samples_section,
 )
 from w2w_core.base_model import shared_base_model
 from w2w_core.errors import InputError
@@ -31,7 +32,7 @@ from w2w_core.finetune.trainer import finetune_identities
 from w2w_core.inversion.optimise import invert
 from w2w_core.lora.layout import LoraLayout
 from w2w_core.probe import load_probe
-from w2w_core.space import sample_coefficients, reconstruct
+from w2w_core.space import reconstruct
 
 ZOO_EXTRAS = (SPACE_GROUP, DIRECTIONS_GROUP, "zoo.json", *RECORD_FOLDERS)  # not copied: the run fits its own
 
@@ -78,16 +79,22 @@ Models = list[tuple[str, np.ndarray]]  # (name, θ) of models a stage showed
 
 
 def samples_stage(store_url: str, config: ReportConfig) -> tuple[Section, Models]:
+    """New identities from every sampler in `config.sample_methods`, each beside its nearest training identity."""
     g = gallery(store_url, config.pictures)
-    beta = sample_coefficients(g.space, config.n_samples, np.random.default_rng(config.pictures.seed + 1))
-    sampled = np.asarray(reconstruct(g.space, beta.astype(np.float32)), np.float32)
-    coefficients, _, _ = training_coefficients(store_url, g.space)
-    nearest, cosines = nearest_training_models(beta, coefficients)
+    coefficients, labels, _ = training_coefficients(store_url, g.space)
     store = WeightStore.open(store_url, read_only=True)
-    rows = g.space.row_ids[nearest]
-    section = samples_section(g, sampled, store.read_rows(rows).astype(np.float32),
-                              [str(i) for i in store.identities(rows)[0]], cosines)
-    return section, [(f"sample-{i + 1}", v) for i, v in enumerate(sampled)]
+    figures, numbers, models = [], {}, []
+    for method in config.sample_methods:
+        sampler = SampleConfig(n=config.n_samples, seed=config.pictures.seed + 1, method=method)
+        beta = sampled_coefficients(g.space, coefficients, labels, sampler)
+        sampled = np.asarray(reconstruct(g.space, beta.astype(np.float32)), np.float32)
+        nearest, cosines = nearest_training_models(beta, coefficients)
+        rows = g.space.row_ids[nearest]
+        figure, numbers[method] = samples_figure(g, method, sampled, store.read_rows(rows).astype(np.float32),
+                                                 [str(i) for i in store.identities(rows)[0]], cosines)
+        figures.append(figure)
+        models += [(f"sample-{method}-{i + 1}", v) for i, v in enumerate(sampled)]
+    return samples_section(figures, numbers), models
 
 
 def edited_identities(store_url: str, heldout_url: str | None, run_rows: list[int], inverted: Models,

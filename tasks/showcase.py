@@ -89,25 +89,37 @@ def dataset_section(gallery: Gallery, seeds: Sequence[int], vectors: np.ndarray,
                    {"id_score_lora": scores["lora"], "id_score_projection": scores["space"], "identities": list(ids)})
 
 
-def samples_section(gallery: Gallery, sampled: np.ndarray, neighbours: np.ndarray, neighbour_ids: Sequence[str],
-                    cosines: np.ndarray) -> Section:
-    """New identities drawn from the space, each beside its nearest training identity."""
+SAMPLERS = {  # how each `w2w sample --method` draws a model, for the report's captions
+    "gaussian": "each coefficient from the training models' Gaussian (the paper's sampler)",
+    "attributes": "a training model's attributes, their mean coefficients and Gaussian noise (--method attributes)",
+    "mix": "a training model's attributes, their mean coefficients and the residuals of two training models that "
+           "share them, mixed (--method mix: the sampler that keeps the training attribute frequencies)",
+}
+
+
+def samples_figure(gallery: Gallery, method: str, sampled: np.ndarray, neighbours: np.ndarray,
+                   neighbour_ids: Sequence[str], cosines: np.ndarray) -> tuple[Figure, dict[str, float]]:
+    """New identities drawn with one sampler, each beside its nearest training identity, and how apart they are."""
     images = gallery.images(np.concatenate([sampled, neighbours]))
     k = len(sampled)
     _, embeddings = gallery.read(images[:k])
     between, within = spread_between_and_within(embeddings)
-    neighbour_centroids = unit_centroids(gallery, images[k:])
-    similarity = centroid_cosines(embeddings, neighbour_centroids)
+    similarity = centroid_cosines(embeddings, unit_centroids(gallery, images[k:]))
     n = images.shape[1]
     rows = [(f"sample {i + 1}", np.concatenate([images[i], images[k + i]])) for i in range(k)]
     captions = [["new identity"] * n + _neighbour_captions(neighbour_ids[i], cosines[i], n) for i in range(k)]
-    figure = Figure("Sampled identities", labelled_grid(rows, captions=captions),
-                    "Each row: a new identity drawn from the space (each coefficient from the training models' "
-                    "Gaussian), then the training identity closest to it in coefficients (their cosine under the images).")
+    figure = Figure(f"Sampled identities: {method}", labelled_grid(rows, captions=captions),
+                    f"Each row: a new identity drawn from the space ({SAMPLERS.get(method, method)}), then the "
+                    "training identity closest to it in coefficients (their cosine under the images).")
+    return figure, {"between_samples": between, "within_a_sample": within,
+                    "probe_similarity_to_nearest": float(similarity.mean()),
+                    "coefficient_cosine_to_nearest": float(np.mean(cosines))}
+
+
+def samples_section(figures: Sequence[Figure], numbers: dict[str, dict[str, float]]) -> Section:
+    """The sampled identities of every sampler shown, with their numbers per sampler."""
     return Section("Sampling: new identities as models", "A point drawn from the space is a new LoRA, a person no "
-                   "training model is.", [figure],
-                   {"between_samples": between, "within_a_sample": within, "probe_similarity_to_nearest": float(similarity.mean()),
-                    "coefficient_cosine_to_nearest": float(np.mean(cosines))})
+                   "training model is.", list(figures), numbers)
 
 
 def _neighbour_captions(identity: str, cosine: float, n: int) -> list[str]:
@@ -192,4 +204,4 @@ def _closest_identity(embeddings: np.ndarray, references: np.ndarray) -> np.ndar
 
 
 __all__ = ["Figure", "Gallery", "Section", "dataset_section", "edit_section", "inversion_section", "multi_edit_section", "renders",
-           "samples_section", "unit_centroids"]
+           "samples_figure", "samples_section", "unit_centroids"]

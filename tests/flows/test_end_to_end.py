@@ -53,7 +53,9 @@ def test_run_writes_a_self_contained_report_and_every_model_it_shows(run_folder,
     files = sorted((tmp_path / "models").glob("*.safetensors"))
     report = small_run(tiny_model_dir).report
     edits = report.n_edited * len(report.edit_attributes) * sum(1 for s in report.edit_strengths if s)
-    assert len(files) == saved["header"]["model_files_written"] == 3 + edits + 1 + 2  # samples, edits, multi, inverted
+    samples = report.n_samples * len(report.sample_methods)  # every sampler's
+    assert set(saved["samples"]) == set(report.sample_methods)
+    assert len(files) == saved["header"]["model_files_written"] == samples + edits + 1 + 2  # and multi, inverted
     assert numbers["report"].endswith("report.html")
     again = w2w_run(str(tmp_path), small_run(tiny_model_dir))  # a rerun trains nothing
     assert again["header"]["trained_now"] == 0

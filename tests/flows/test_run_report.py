@@ -36,7 +36,9 @@ def test_the_runs_edits_flip_most_edited_identities(report):
 
 def test_the_runs_sampled_identities_differ_more_from_each_other_than_within_one(report):
     samples = report["samples"]
-    assert samples["between_samples"] > samples["within_a_sample"], samples
+    assert set(samples) == set(ReportConfig().sample_methods), samples
+    for sampler in samples.values():
+        assert sampler["between_samples"] > sampler["within_a_sample"], samples
 
 
 def test_the_runs_inversions_are_closest_to_their_own_identity(report):
