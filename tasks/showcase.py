@@ -90,10 +90,10 @@ def dataset_section(gallery: Gallery, seeds: Sequence[int], vectors: np.ndarray,
 
 
 SAMPLERS = {  # how each `w2w sample --method` draws a model, for the report's captions
-    "gaussian": "each coefficient from the training models' Gaussian (the paper's sampler)",
-    "attributes": "a training model's attributes, their mean coefficients and Gaussian noise (--method attributes)",
-    "mix": "a training model's attributes, their mean coefficients and the residuals of two training models that "
-           "share them, mixed (--method mix: the sampler that keeps the training attribute frequencies)",
+    "gaussian": "the paper's sampler: each coefficient from the training models' Gaussian",
+    "attributes": "--method attributes: a training model's attributes, their mean coefficients and Gaussian noise",
+    "mix": "--method mix: a training model's attributes, their mean coefficients and the residuals of two "
+           "training models that share them, mixed; it keeps the training attribute frequencies",
 }
 
 
