@@ -184,6 +184,12 @@ class ReportConfig:
     inversion: InversionConfig = field(default_factory=InversionConfig)
     single_image: FinetuneConfig = field(default_factory=FinetuneConfig)  # the 1-image Dreambooth-LoRA baseline
 
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.sample_methods if m not in SAMPLING_METHODS]
+        if unknown or not self.sample_methods:
+            raise InputError(f"report sample_methods must be one or more of {', '.join(SAMPLING_METHODS)}; "
+                             f"got {', '.join(self.sample_methods) or 'none'}")
+
 
 @dataclass(frozen=True)
 class RunConfig:

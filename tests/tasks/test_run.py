@@ -1,10 +1,12 @@
 """What `w2w run`'s header says came from the zoo and what the run trained."""
 import numpy as np
+import pytest
 
-from tasks.config import RunConfig
+from tasks.config import ReportConfig, RunConfig
 from tasks.dataset import trained_prefix
 from tasks.run import run_header, zoo_models
 from tests.storage.space_stores import write_store
+from w2w_core.errors import InputError
 
 
 def _header(config: RunConfig, zoo: tuple[int, int]) -> dict:
@@ -27,3 +29,10 @@ def test_rows_of_a_growing_zoo_past_its_prefix_count_as_the_zoos(tmp_path):
 def test_without_a_zoo_every_run_row_is_the_runs(tmp_path):
     assert zoo_models(str(tmp_path / "no-zoo"), list(range(8))) == (0, 0)
     assert _header(RunConfig(n_identities=8), (0, 0))["identities_trained_by_this_run"] == 8
+
+
+def test_a_report_sampler_that_does_not_exist_is_refused_before_anything_runs():
+    assert ReportConfig().sample_methods == ("gaussian", "mix")
+    for methods in (("gaussian", "uniform"), ()):
+        with pytest.raises(InputError, match="sample_methods must be one or more of gaussian, attributes, mix"):
+            ReportConfig(sample_methods=methods)
