@@ -104,11 +104,11 @@ def main() -> None:
         return model_images(base, thetas, layout, pictures)
 
     coefficients, labels, names = training_coefficients(zoo, space)
-    training_rows = space.row_ids[np.random.default_rng(0).choice(len(space.row_ids), args.n, replace=False)]
+    chosen = np.random.default_rng(0).choice(len(space.row_ids), args.n, replace=False)  # positions in the space
+    training_rows = space.row_ids[chosen]
     train_read, train_embeddings = reader.read(images(store.read_rows(training_rows).astype(np.float32)))
     between, within = spread_between_and_within(train_embeddings)
-    row_index = {int(r): i for i, r in enumerate(space.row_ids)}
-    in_space = coefficients[[row_index[int(r)] for r in training_rows]].astype(np.float32)
+    in_space = coefficients[chosen].astype(np.float32)  # coefficients come in the space's row order
     space_read, _ = reader.read(images(np.asarray(reconstruct(space, in_space), np.float32)))
     results = {"models": len(coefficients), "k": space.k, "training": {
         "frequencies": frequencies(train_read, names), "frequencies_in_space": frequencies(space_read, names),

@@ -72,11 +72,7 @@ def sample_with_attributes(model: AttributeModel, n: int, rng: np.random.Generat
     the others get no noise). `contrast` scales each label vector's shift away from the mean label
     vector's: b_0 + ȳB + contrast·(y - ȳ)B, so 1 is the fitted model and more makes the attributes
     stand out (a shift of 1 is a small move; see the module)."""
-    k = len(model.intercept)
-    m = k if m is None else m
-    if n < 0 or spread < 0 or contrast < 0 or not 1 <= m <= k:
-        raise InputError(f"need n >= 0 samples, spread >= 0, contrast >= 0 and 1 <= m <= {k}; got n={n}, "
-                         f"spread={spread}, contrast={contrast}, m={m}")
+    m = _checked_m(model, n, spread, m, contrast)
     labels = model.label_rows[rng.integers(len(model.label_rows), size=n)]
     beta = _conditional_means(model, labels, contrast)
     beta[:, :m] += rng.normal(0.0, 1.0, size=(n, m)) * (spread * model.residual_std[:m])
@@ -89,11 +85,10 @@ def sample_by_mixing(model: AttributeModel, coefficients: np.ndarray, n: int, rn
     the residuals of the drawn training model and of mix - 1 others with its label vector (the nearest label
     vectors where too few share it), on the first m components. `coefficients` [N, k]: the training models'
     coefficients that `model` was fit on."""
+    if mix < 2:
+        raise InputError(f"need mix >= 2 training models (1 would copy one), got mix={mix}")
+    m = _checked_m(model, n, spread, m, contrast)
     k = len(model.intercept)
-    m = k if m is None else m
-    if n < 0 or spread < 0 or contrast < 0 or not 1 <= m <= k or mix < 2:
-        raise InputError(f"need n >= 0 samples, spread >= 0, contrast >= 0, 1 <= m <= {k} and mix >= 2; got n={n}, "
-                         f"spread={spread}, contrast={contrast}, m={m}, mix={mix}")
     if coefficients.shape != (len(model.label_rows), k):
         raise InputError(f"coefficients of shape {coefficients.shape} are not the {len(model.label_rows)} x {k} "
                          "training models the attribute model was fit on")
@@ -108,6 +103,16 @@ def sample_by_mixing(model: AttributeModel, coefficients: np.ndarray, n: int, rn
         residuals = np.asarray(coefficients[mixed, :m], np.float64) - own_means[:, :m]
         beta[row, :m] += spread * residuals.sum(axis=0) / np.sqrt(mix)
     return beta, labels
+
+
+def _checked_m(model: AttributeModel, n: int, spread: float, m: int | None, contrast: float) -> int:
+    """m (default: every component), once n, spread, contrast and m are known to make sense."""
+    k = len(model.intercept)
+    m = k if m is None else m
+    if n < 0 or spread < 0 or contrast < 0 or not 1 <= m <= k:
+        raise InputError(f"need n >= 0 samples, spread >= 0, contrast >= 0 and 1 <= m <= {k}; got n={n}, "
+                         f"spread={spread}, contrast={contrast}, m={m}")
+    return m
 
 
 def _conditional_means(model: AttributeModel, labels: np.ndarray, contrast: float = 1.0) -> np.ndarray:
