@@ -47,6 +47,8 @@ def build(
     batch_size: int = typer.Option(DatasetConfig.batch_size, help="Identities per batch task = rows per chunk (fixed once the store exists)."),
     steps: int = typer.Option(FinetuneConfig.steps, help="Fine-tune steps per identity."),
     learning_rate: float = typer.Option(FinetuneConfig.learning_rate, help="Fine-tune learning rate."),
+    adam_eps: float = typer.Option(FinetuneConfig.adam_eps, help="AdamW's eps: larger damps fine-tune noise "
+                                   "(docs/benchmarks.md, fine-tune noise by recipe)."),
     images: int = typer.Option(DatasetConfig.images_per_identity, help="World renders per identity."),
     model: Path = typer.Option(None, help="Diffusers base model folder (default: the embedded tiny model)."),
     dtype: str = typer.Option(DatasetConfig.dtype, help="Stored weight dtype: float32 or float16."),
@@ -66,7 +68,7 @@ def build(
         if dtype not in DTYPES:
             fail(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         finetune = FinetuneConfig(steps=steps, learning_rate=learning_rate, instance_prompt=instance_prompt,
-                                  class_prompt=class_prompt)
+                                  class_prompt=class_prompt, adam_eps=adam_eps)
         config = DatasetConfig(finetune, images, str(model) if model else None, dtype, batch_size=batch_size,
                                manifest=identities, world_split=world_split)
         fan_out = FanOutConfig(retries, retry_delay, scheduler, workers=workers, threads_per_worker=threads_per_worker)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ class DatasetConfig:
 
         The base model is not here: the store's layout carries its id and hash.
         """
-        return {"finetune": asdict(self.finetune), "identities": self.identities_description()}
+        return {"finetune": self.finetune.record(), "identities": self.identities_description()}
 
     def identities_description(self) -> dict[str, Any]:
         """Where the rows' identities come from (the source's own description)."""

@@ -20,6 +20,23 @@ def test_same_config_gives_the_same_vector(untrained_base):
     assert first.vector.shape == (first.layout.n_params,) and np.isfinite(first.final_loss)
 
 
+def test_adam_eps_is_recorded_only_away_from_the_value_older_stores_were_trained_with():
+    assert "adam_eps" not in FinetuneConfig().record()  # a store from before the field reopens unchanged
+    assert FinetuneConfig(adam_eps=1e-3).record()["adam_eps"] == 1e-3
+    assert FinetuneConfig(adam_eps=1e-3).record().keys() == FinetuneConfig().record().keys() | {"adam_eps"}
+    with pytest.raises(InputError, match="adam_eps"):
+        FinetuneConfig(adam_eps=0.0)
+
+
+@pytest.mark.parametrize("trainer", ["single", "batched"])
+def test_a_larger_adam_eps_damps_the_steps_of_both_trainers(untrained_base, trainer):
+    start = finetune_identity(untrained_base, IMAGES, FinetuneConfig(steps=1, learning_rate=1e-12, trainer=trainer),
+                              progress=False).vector
+    moved = {eps: np.linalg.norm(finetune_identity(untrained_base, IMAGES, FinetuneConfig(
+        steps=5, adam_eps=eps, trainer=trainer), progress=False).vector - start) for eps in (1e-8, 1e-2)}
+    assert 0 < moved[1e-2] < 0.5 * moved[1e-8]
+
+
 def test_pipeline_is_left_as_it_was(untrained_base):
     before = generate_images(untrained_base, world.INSTANCE_PROMPT, 1, steps=3)
     finetune_identity(untrained_base, IMAGES, FinetuneConfig(steps=3), progress=False)

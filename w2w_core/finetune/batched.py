@@ -137,7 +137,8 @@ def _prepare(base: BaseModel, images: np.ndarray, config: FinetuneConfig) -> _Id
 
 def _optimise(base: BaseModel, lora: BatchedLora, identities: list[_Identity], prior: torch.Tensor | None,
               texts: tuple[torch.Tensor, ...], config: FinetuneConfig, progress: bool) -> None:
-    optimizer = torch.optim.AdamW(lora.parameters(), lr=config.learning_rate, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(lora.parameters(), lr=config.learning_rate, eps=config.adam_eps,
+                                  weight_decay=0.0)
     bar = tqdm(range(config.steps), desc=f"finetune x{len(identities)}", disable=not progress, leave=False)
     for step in bar:
         active = {k: i for k, i in enumerate(identities) if i.error is None}

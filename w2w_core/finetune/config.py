@@ -5,7 +5,8 @@ defaults from these fields without importing torch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from w2w_core.lora.layout import LoraLayout, LoraSpec
 from w2w_core.world.prompts import CLASS_PROMPT, INSTANCE_PROMPT
 
 TRAINERS = ("batched", "single")  # the variants in w2w_core/finetune/, one module each
+# Fields added after stores were trained, with the value those stores were trained with: a record leaves
+# such a field out at that value, so an older store's record and its rows' config hashes stay valid.
+ADDED_FIELDS: dict[str, Any] = {"adam_eps": 1e-8}
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class FinetuneConfig:
     prior_weight: float = 0.0  # weight of the prior-preservation loss; 0 turns it off
     n_class_images: int = 10  # class images the base model generates for prior preservation
     seed: int = 0  # noise, timesteps and class images
+    adam_eps: float = 1e-8  # AdamW's eps (torch's default); larger damps the steps of factors the images barely
+    # drive, which otherwise wander as fine-tune noise (measured: docs/benchmarks.md, "Fine-tune noise by recipe")
     trainer: str = "batched"  # which variant trains (TRAINERS): K identities per step, or one per run
     lora: LoraSpec = field(default_factory=LoraSpec)
 
@@ -35,10 +41,15 @@ class FinetuneConfig:
         if self.steps < 1 or self.images_per_step < 1:
             raise InputError(f"steps and images_per_step must be positive, got {self.steps} and "
                              f"{self.images_per_step}")
-        if not self.learning_rate > 0:
-            raise InputError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not self.learning_rate > 0 or not self.adam_eps > 0:
+            raise InputError(f"learning_rate and adam_eps must be positive, got {self.learning_rate} and "
+                             f"{self.adam_eps}")
         if self.trainer not in TRAINERS:
             raise InputError(f"unknown trainer {self.trainer!r}: choose one of {', '.join(TRAINERS)}")
+
+    def record(self) -> dict[str, Any]:
+        """The fields a store records, without an added field at the value older stores were trained with."""
+        return {k: v for k, v in asdict(self).items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
 
 
 @dataclass(frozen=True)

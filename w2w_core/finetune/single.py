@@ -58,7 +58,8 @@ def _train(base: BaseModel, latents: torch.Tensor, prior: torch.Tensor | None, l
     params = [p for name, p in pipe.unet.named_parameters() if ".lora_" in name]
     for p in params:
         p.requires_grad_(True)
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, eps=config.adam_eps,
+                                  weight_decay=0.0)
     batch = min(config.images_per_step, len(latents))
     instance_text = encode_prompt(pipe, config.instance_prompt, batch)
     class_text = encode_prompt(pipe, config.class_prompt, batch) if prior is not None else None
