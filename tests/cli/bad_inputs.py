@@ -43,6 +43,7 @@ CASES: tuple[Case, ...] = (
     Case("dataset build", "neither --n nor a manifest", ("{out}/s",), "say how many identities"),
     Case("dataset build", "zero identities", ("{out}/s", "--n", "0"), "must be positive"),
     Case("dataset build", "zero batch size", ("{out}/s", "--n", "4", "--batch-size", "0"), "batch_size must be positive"),
+    Case("dataset build", "zero AdamW eps", ("{out}/s", "--n", "4", "--adam-eps", "0"), "adam_eps must be positive"),
     Case("dataset build", "unknown dtype", ("{out}/s", "--n", "4", "--dtype", "float64"), "dtype must be one of"),
     Case("dataset build", "zero workers", ("{out}/s", "--n", "4", "--workers", "0"), "workers and threads_per_worker >= 1"),
     Case("dataset build", "unknown world split", ("{out}/s", "--n", "4", "--world-split", "test"), "unknown world split"),

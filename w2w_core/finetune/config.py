@@ -41,9 +41,10 @@ class FinetuneConfig:
         if self.steps < 1 or self.images_per_step < 1:
             raise InputError(f"steps and images_per_step must be positive, got {self.steps} and "
                              f"{self.images_per_step}")
-        if not self.learning_rate > 0 or not self.adam_eps > 0:
-            raise InputError(f"learning_rate and adam_eps must be positive, got {self.learning_rate} and "
-                             f"{self.adam_eps}")
+        if not self.learning_rate > 0:
+            raise InputError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not self.adam_eps > 0:
+            raise InputError(f"adam_eps must be positive, got {self.adam_eps}")
         if self.trainer not in TRAINERS:
             raise InputError(f"unknown trainer {self.trainer!r}: choose one of {', '.join(TRAINERS)}")
 
