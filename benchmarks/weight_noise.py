@@ -16,6 +16,14 @@ two different identities (same fine-tune noise):
                     identity shows the training itself is repeatable.
 
     python benchmarks/weight_noise.py --pairs 16 --flips 16 --attributes male,beard,glasses
+
+With --recipes, the same two measures for other fine-tune recipes (learning rate : AdamW eps, the
+zoo's steps and images), each recipe training the zoo's first n identities three times: as they
+are, with another seed, and with one attribute flipped; beside them the price, the recipe's final
+loss and identity fidelity (the probe's cosine between each model's images and its identity's
+renders, and the rank of its own identity among the n). The zoo's recipe is the baseline row.
+
+    python benchmarks/weight_noise.py --recipes 0.01:1e-8,0.003:1e-8,0.01:1e-5,0.01:1e-3,0.03:1e-3 --flips 12
 """
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +113,78 @@ def flipped_fine_tunes(zoo: str, n: int, attributes: list[str], threads: int) ->
     return out
 
 
+def recipe_noise(zoo: str, n: int, recipes: list[tuple[float, float]], attribute: str,
+                 threads: int) -> list[dict[str, float]]:
+    """Per recipe (learning rate, AdamW eps): fine-tune noise, flip shared share, loss and fidelity."""
+    import torch
+
+    from storage.weight_store import WeightStore
+    from tasks.models import base_model_for
+    from w2w_core import world
+    from w2w_core.lora.layout import LoraLayout
+    from w2w_core.world.edits import with_attribute
+
+    torch.set_num_threads(threads)
+    store = WeightStore.open(zoo, read_only=True)
+    layout, zoo_recipe = LoraLayout.from_dict(store.layout), recorded_finetune_config(store.train_config["finetune"])
+    base, per_identity = base_model_for(layout), store.train_config["identities"]["images_per_identity"]
+    people = [world.make_identity(int(s)) for s in store.identity_seeds(store.done_rows()[:n])]
+    flipped = [with_attribute(p, attribute, not p.attributes[attribute]) for p in people]
+    renders = [[world.render_identity(p, per_identity, base.image_size) for p in group] for group in (people, flipped)]
+    sign = np.where([f.attributes[attribute] for f in flipped], 1.0, -1.0)[:, None]
+    rows = []
+    for learning_rate, eps in recipes:
+        recipe = replace(zoo_recipe, learning_rate=learning_rate, adam_eps=eps)
+        rows.append({"learning_rate": learning_rate, "adam_eps": eps,
+                     **_recipe_row(base, layout, renders, sign, recipe)})
+        print(f"recipe {learning_rate}:{eps}: done", file=sys.stderr, flush=True)
+    return rows
+
+
+def _recipe_row(base, layout, renders: list[list[np.ndarray]], sign: np.ndarray, recipe) -> dict[str, float]:
+    from w2w_core.finetune.trainer import finetune_identities
+
+    def train(images: list[np.ndarray], seed: int) -> tuple[np.ndarray, float]:
+        results = finetune_identities(base, images, replace(recipe, seed=seed), progress=False)
+        return np.stack([r.vector for r in results]), float(np.mean([r.final_loss for r in results]))
+
+    (first, loss), (second, _), (flip, _) = train(renders[0], 0), train(renders[0], 1), train(renders[1], 0)
+    d1, d2, df = (deltas(t, layout) for t in (first, second, flip))
+    other = np.roll(d1, 1, axis=0)
+    return {"loss": loss, **_fidelity(base, layout, first, renders[0]),
+            "delta_same": relative_distance(d1, d2), "delta_other": relative_distance(d1, other),
+            "identity_share_delta": identity_share(d1 - d2, d1 - other),
+            "flip_delta": relative_distance(d1, df), "shared_delta": shared_share(sign * (df - d1))}
+
+
+def _fidelity(base, layout, thetas: np.ndarray, renders: list[np.ndarray]) -> dict[str, float]:
+    """The probe's cosine between each model's images and its own renders, and its own identity's rank."""
+    from w2w_core import world
+    from w2w_core.evaluate import fidelity_percentiles, identity_centroids
+    from w2w_core.generate import generate_with_lora
+    from w2w_core.probe import embed_images, load_probe
+
+    probe, n = load_probe(), len(thetas)
+    images = [generate_with_lora(base, t, layout, world.INSTANCE_PROMPT, 4, seed=0) for t in thetas]
+    generated = identity_centroids(embed_images(probe, np.concatenate(images)), n)
+    references = identity_centroids(embed_images(probe, np.concatenate(renders)), n)
+    return {"fidelity_cosine": float(np.mean(np.sum(generated * references, axis=1))),
+            "fidelity_rank": float(fidelity_percentiles(generated, references).mean())}
+
+
+def print_recipes(rows: list[dict[str, float]], attribute: str, n: int) -> None:
+    print(f"\n{n} zoo identities per recipe, trained twice (seeds 0 and 1) and with {attribute} flipped (seed 0); "
+          "the first row is the baseline")
+    print("| learning rate : AdamW eps | final loss | fidelity cosine (rank) | two fine-tunes / two identities, ΔW | "
+          f"identity share, ΔW | {attribute} flipped, relative ΔW | shared share of the flips, ΔW | x baseline |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['learning_rate']:g} : {r['adam_eps']:g} | {r['loss']:.4f} | {r['fidelity_cosine']:.3f} "
+              f"({r['fidelity_rank']:.2f}) | {r['delta_same'] / r['delta_other']:.2f} | "
+              f"{r['identity_share_delta']:.2f} | {r['flip_delta']:.3f} | {r['shared_delta']:.3f} | "
+              f"{r['shared_delta'] / rows[0]['shared_delta']:.1f} |")
+
+
 def print_tables(results: dict) -> None:
     pairs, flips = results["two_fine_tunes"], results["flipped"]
     print(f"\n{pairs['identities']} held-out identities fine-tuned twice (other noise), against two identities (same noise)")
@@ -131,6 +212,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=16, help="held-out identities fine-tuned twice")
     parser.add_argument("--flips", type=int, default=16, help="zoo identities trained again per flipped attribute")
     parser.add_argument("--attributes", default="male,beard,glasses", help="attributes to flip, comma-separated")
+    parser.add_argument("--recipes", default="", help="learning rate:AdamW eps pairs, comma-separated (the "
+                        "first is the baseline); measures them instead of the zoo's noise")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write every number here")
     args = parser.parse_args()
@@ -139,6 +222,14 @@ def main() -> None:
     from w2w_core.lora.layout import LoraLayout
 
     zoo = zoo_with_space(args.zoo or str(ZOO_DIR), ROOT / "runs")
+    if args.recipes:
+        recipes = [tuple(float(x) for x in r.split(":")) for r in args.recipes.split(",")]
+        attribute = args.attributes.split(",")[0]
+        rows = recipe_noise(zoo, args.flips, recipes, attribute, args.threads)
+        print_recipes(rows, attribute, args.flips)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return
     layout = LoraLayout.from_dict(WeightStore.open(zoo, read_only=True).layout)
     results = {"two_fine_tunes": two_fine_tunes(zoo, args.pairs, layout),
                "flipped": flipped_fine_tunes(zoo, args.flips, [a for a in args.attributes.split(",") if a], args.threads)}
