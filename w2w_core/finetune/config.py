@@ -17,7 +17,8 @@ from w2w_core.world.prompts import CLASS_PROMPT, INSTANCE_PROMPT
 TRAINERS = ("batched", "single")  # the variants in w2w_core/finetune/, one module each
 # Fields added after stores were trained, with the value those stores were trained with: a record leaves
 # such a field out at that value, so an older store's record and its rows' config hashes stay valid.
-ADDED_FIELDS: dict[str, Any] = {"adam_eps": 1e-8}
+TORCH_ADAM_EPS = 1e-8  # torch.optim.AdamW's default eps: every store before the adam_eps field was trained with it
+ADDED_FIELDS: dict[str, Any] = {"adam_eps": TORCH_ADAM_EPS}
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class FinetuneConfig:
     prior_weight: float = 0.0  # weight of the prior-preservation loss; 0 turns it off
     n_class_images: int = 10  # class images the base model generates for prior preservation
     seed: int = 0  # noise, timesteps and class images
-    adam_eps: float = 1e-8  # AdamW's eps (torch's default); larger damps the steps of factors the images barely
+    adam_eps: float = TORCH_ADAM_EPS  # AdamW's eps; larger damps the steps of factors the images barely
     # drive, which otherwise wander as fine-tune noise (measured: docs/benchmarks.md, "Fine-tune noise by recipe")
     trainer: str = "batched"  # which variant trains (TRAINERS): K identities per step, or one per run
     lora: LoraSpec = field(default_factory=LoraSpec)
