@@ -121,7 +121,9 @@ def recipe_noise(zoo: str, n: int, recipes: list[tuple[float, float]], attribute
     from storage.weight_store import WeightStore
     from tasks.models import base_model_for
     from w2w_core import world
+    from w2w_core.evaluate import identity_centroids
     from w2w_core.lora.layout import LoraLayout
+    from w2w_core.probe import embed_images, load_probe
     from w2w_core.world.edits import with_attribute
 
     torch.set_num_threads(threads)
@@ -132,16 +134,19 @@ def recipe_noise(zoo: str, n: int, recipes: list[tuple[float, float]], attribute
     flipped = [with_attribute(p, attribute, not p.attributes[attribute]) for p in people]
     renders = [[world.render_identity(p, per_identity, base.image_size) for p in group] for group in (people, flipped)]
     sign = np.where([f.attributes[attribute] for f in flipped], 1.0, -1.0)[:, None]
+    probe = load_probe()  # one probe and one embedding of the renders for every recipe
+    references = identity_centroids(embed_images(probe, np.concatenate(renders[0])), len(people))
     rows = []
     for learning_rate, eps in recipes:
         recipe = replace(zoo_recipe, learning_rate=learning_rate, adam_eps=eps)
         rows.append({"learning_rate": learning_rate, "adam_eps": eps,
-                     **_recipe_row(base, layout, renders, sign, recipe)})
+                     **_recipe_row(base, layout, renders, sign, recipe, (probe, references))})
         print(f"recipe {learning_rate}:{eps}: done", file=sys.stderr, flush=True)
     return rows
 
 
-def _recipe_row(base, layout, renders: list[list[np.ndarray]], sign: np.ndarray, recipe) -> dict[str, float]:
+def _recipe_row(base, layout, renders: list[list[np.ndarray]], sign: np.ndarray, recipe,
+                reader: tuple) -> dict[str, float]:
     from w2w_core.finetune.trainer import finetune_identities
 
     def train(images: list[np.ndarray], seed: int) -> tuple[np.ndarray, float]:
@@ -151,23 +156,22 @@ def _recipe_row(base, layout, renders: list[list[np.ndarray]], sign: np.ndarray,
     (first, loss), (second, _), (flip, _) = train(renders[0], 0), train(renders[0], 1), train(renders[1], 0)
     d1, d2, df = (deltas(t, layout) for t in (first, second, flip))
     other = np.roll(d1, 1, axis=0)
-    return {"loss": loss, **_fidelity(base, layout, first, renders[0]),
+    return {"loss": loss, **_fidelity(base, layout, first, *reader),
             "delta_same": relative_distance(d1, d2), "delta_other": relative_distance(d1, other),
             "identity_share_delta": identity_share(d1 - d2, d1 - other),
             "flip_delta": relative_distance(d1, df), "shared_delta": shared_share(sign * (df - d1))}
 
 
-def _fidelity(base, layout, thetas: np.ndarray, renders: list[np.ndarray]) -> dict[str, float]:
-    """The probe's cosine between each model's images and its own renders, and its own identity's rank."""
+def _fidelity(base, layout, thetas: np.ndarray, probe, references: np.ndarray) -> dict[str, float]:
+    """The probe's cosine between each model's images and its own renders' centroid (`references`), and its
+    own identity's rank."""
     from w2w_core import world
     from w2w_core.evaluate import fidelity_percentiles, identity_centroids
     from w2w_core.generate import generate_with_lora
-    from w2w_core.probe import embed_images, load_probe
+    from w2w_core.probe import embed_images
 
-    probe, n = load_probe(), len(thetas)
     images = [generate_with_lora(base, t, layout, world.INSTANCE_PROMPT, 4, seed=0) for t in thetas]
-    generated = identity_centroids(embed_images(probe, np.concatenate(images)), n)
-    references = identity_centroids(embed_images(probe, np.concatenate(renders)), n)
+    generated = identity_centroids(embed_images(probe, np.concatenate(images)), len(thetas))
     return {"fidelity_cosine": float(np.mean(np.sum(generated * references, axis=1))),
             "fidelity_rank": float(fidelity_percentiles(generated, references).mean())}
 
