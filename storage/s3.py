@@ -67,8 +67,27 @@ class S3Config:
         return cls(**values)
 
 
+def send_bodies_at_once() -> None:
+    """Make the botocore clients this process creates from now on send a PUT's body with its headers,
+    without first asking the server with `Expect: 100-continue`.
+
+    botocore asks on every S3 PUT. A server that fails such a request before reading its body and then
+    drains the body before answering waits for bytes the client holds back until it hears "100 Continue":
+    both sides wait forever, as no timeout of aiohttp's covers that wait. `rclone serve s3` does exactly
+    this when a DELETE has just pruned the folder the new object goes into (two lease holders of one
+    chunk, measured). Sent at once, the body is drained, the failure comes back as a 500 and botocore
+    retries it. The bodies here are at most a chunk, so asking first saves nothing worth a hang.
+    Idempotent; called wherever S3 storage options are made, before any client exists.
+    """
+    from botocore import handlers
+
+    handlers.BUILTIN_HANDLERS[:] = [spec for spec in handlers.BUILTIN_HANDLERS
+                                    if spec[1] is not handlers.add_expect_header]
+
+
 def storage_options_for(config: S3Config) -> dict[str, Any]:
     """fsspec/s3fs storage options for `config` (pass to zarr, xarray or s3fs)."""
+    send_bodies_at_once()
     options: dict[str, Any] = {
         "client_kwargs": {"region_name": config.region},
         "config_kwargs": {
@@ -95,6 +114,8 @@ def resolve_storage_options(url: str, storage_options: Mapping[str, Any] | None)
     endpoint that takes no connection fails here, at once."""
     options = dict(storage_options) if storage_options is not None else (
         storage_options_for(S3Config.from_env()) if is_s3(url) else None)
+    if is_s3(url):
+        send_bodies_at_once()
     check_endpoint(url, options)
     return options
 

@@ -30,11 +30,12 @@ def _contend(leases: ChunkLeases, rounds: int, contenders: int = 4, hold_s: floa
                 holding[0] -= 1
             lease.release()
 
-        threads = [threading.Thread(target=attempt) for _ in range(contenders)]
+        threads = [threading.Thread(target=attempt, daemon=True) for _ in range(contenders)]
         for t in threads:
             t.start()
         for t in threads:
-            t.join()
+            t.join(timeout=120)  # a contender stuck in a store call fails the test instead of hanging it
+        assert not any(t.is_alive() for t in threads), f"round {r}: a contender is still waiting after 120 s"
     return most, holds
 
 

@@ -8,6 +8,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -110,6 +111,30 @@ def test_large_objects_read_in_ranges_come_back_intact(s3_server):
     payload = np.random.default_rng(0).bytes(3 * 2**20 + 123)
     fs.pipe("w2w-test/big.bin", payload)
     assert fs.cat("w2w-test/big.bin") == payload
+
+
+def test_a_put_the_server_fails_before_reading_its_body_raises_instead_of_hanging(s3_server, s3_url):
+    """rclone fails a PUT under a key that is a file before it reads the body, then drains the body:
+    with botocore's `Expect: 100-continue` both sides waited forever (the lease test hung this way)."""
+    options = storage_options_for(dataclasses.replace(s3_server.config, max_attempts=1))
+    fs = s3fs.S3FileSystem(**options, skip_instance_cache=True)
+    taken = s3_url.removeprefix("s3://") + "/taken"
+    fs.pipe_file(taken, b"a file where the next PUT needs a folder")
+    outcome: list[BaseException | None] = []
+
+    def put_below_the_file() -> None:
+        try:
+            fs.pipe_file(f"{taken}/below", b"refused")
+            outcome.append(None)
+        except Exception as err:  # noqa: BLE001 - the error is what the test looks at
+            outcome.append(err)
+
+    worker = threading.Thread(target=put_below_the_file, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert outcome, "the PUT neither finished nor failed within 120 s"
+    assert isinstance(outcome[0], OSError)
+    assert fs.cat_file(taken) == b"a file where the next PUT needs a folder"
 
 
 def test_s3_config_from_env_and_storage_options():
