@@ -3,7 +3,13 @@
 The zoo grows over several `w2w zoo build` runs; these tests hold for every
 stage of it: its trained rows are world train identities 0..n-1 in order,
 their checksums verify, the store and zoo.json record ZooConfig's recipe, and
-retraining its first batch with that recipe reproduces the stored bytes.
+retraining its first batch with that recipe reproduces the stored rows.
+
+"Reproduces" is to float16 rounding, not bit for bit: torch picks its CPU
+kernels by instruction set (AVX2, AVX-512...), so the same recipe on another
+processor sums in another order and lands a few float16 steps away (measured:
+0.0002 of a row's norm on an AVX2 EPYC, against 1.2-1.3 between two identities
+and 0.91 between two fine-tunes of one identity with another seed).
 """
 from __future__ import annotations
 
@@ -42,7 +48,7 @@ def test_its_trained_rows_are_world_train_identities_in_order_and_verify(zoo):
 
 
 @pytest.mark.integration
-def test_retraining_its_first_batch_with_the_recipe_reproduces_the_stored_bytes(zoo):
+def test_retraining_its_first_batch_with_the_recipe_reproduces_the_stored_rows(zoo):
     import torch
 
     from w2w_core.base_model import load_base_model
@@ -58,4 +64,7 @@ def test_retraining_its_first_batch_with_the_recipe_reproduces_the_stored_bytes(
         results = finetune_identities(base, images, ZOO.dataset.finetune, progress=False)
     finally:
         torch.set_num_threads(before)
-    np.testing.assert_array_equal(np.stack([r.vector for r in results]).astype(np.float16), zoo.read_rows(rows))
+    retrained = np.stack([r.vector for r in results]).astype(np.float32)
+    stored = zoo.read_rows(rows).astype(np.float32)
+    relative = np.linalg.norm(retrained - stored, axis=1) / np.linalg.norm(stored, axis=1)
+    assert relative.max() < 1e-3, relative  # float16 rounding is ~3e-4; another seed or recipe is ~0.9
