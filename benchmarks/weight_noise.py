@@ -70,39 +70,45 @@ def two_fine_tunes(zoo: str, n: int, layout) -> dict[str, float]:
             "identity_share_delta": identity_share(da - db, da - do), "identities": len(rows)}
 
 
+def retrain_flipped(store, rows: list[int], attribute: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The store's world identities at `rows` trained again with its recipe and noise, `attribute` flipped
+    (None: as they are): θ [n, d] float64, and each one's sign, +1 where the trained identity has the attribute."""
+    from tasks.models import base_model_for
+    from w2w_core import world
+    from w2w_core.finetune.trainer import finetune_identities
+    from w2w_core.lora.layout import LoraLayout
+    from w2w_core.world.edits import with_attribute
+
+    layout, config = LoraLayout.from_dict(store.layout), recorded_finetune_config(store.train_config["finetune"])
+    per_identity, base = store.train_config["identities"]["images_per_identity"], base_model_for(layout)
+    people = [world.make_identity(int(s)) for s in store.identity_seeds(rows)]
+    if attribute is not None:
+        people = [with_attribute(p, attribute, not p.attributes[attribute]) for p in people]
+    sign = np.where([p.attributes[attribute] for p in people], 1.0, -1.0) if attribute else np.ones(len(people))
+    results = finetune_identities(base, [world.render_identity(p, per_identity, base.image_size) for p in people],
+                                  config)
+    return np.stack([r.vector for r in results]).astype(np.float64), sign
+
+
 def flipped_fine_tunes(zoo: str, n: int, attributes: list[str], threads: int) -> dict[str, dict[str, float]]:
     """Per attribute: the zoo's first n identities trained again with it flipped, against the zoo's models."""
     import torch
 
     from storage.space_store import load_space
     from storage.weight_store import WeightStore
-    from tasks.models import base_model_for
-    from w2w_core import world
-    from w2w_core.finetune.trainer import finetune_identities
     from w2w_core.lora.layout import LoraLayout
     from w2w_core.space import project
-    from w2w_core.world.edits import with_attribute
 
     torch.set_num_threads(threads)
     store, space = WeightStore.open(zoo, read_only=True), load_space(zoo)
-    layout, config = LoraLayout.from_dict(store.layout), recorded_finetune_config(store.train_config["finetune"])
-    per_identity = store.train_config["identities"]["images_per_identity"]
-    base = base_model_for(layout)
+    layout = LoraLayout.from_dict(store.layout)
     rows = list(store.done_rows()[:n])
-    identities = [world.make_identity(int(s)) for s in store.identity_seeds(rows)]
     zoo_thetas = store.read_rows(rows).astype(np.float64)
     zoo_deltas, zoo_beta = deltas(zoo_thetas, layout), np.asarray(project(space, zoo_thetas.astype(np.float32)), np.float64)
-
-    def train(people) -> np.ndarray:
-        results = finetune_identities(base, [world.render_identity(p, per_identity, base.image_size) for p in people],
-                                      config)
-        return np.stack([r.vector for r in results]).astype(np.float64)
-
-    out = {"retrained": {"theta_same": relative_distance(zoo_thetas[:1], train(identities[:1]))}}
+    out = {"retrained": {"theta_same": relative_distance(zoo_thetas[:1], retrain_flipped(store, rows[:1], None)[0])}}
     for attribute in attributes:
-        flipped = [with_attribute(i, attribute, not i.attributes[attribute]) for i in identities]
-        thetas = train(flipped)
-        sign = np.where([f.attributes[attribute] for f in flipped], 1.0, -1.0)[:, None]
+        thetas, sign = retrain_flipped(store, rows, attribute)
+        sign = sign[:, None]
         beta = np.asarray(project(space, thetas.astype(np.float32)), np.float64)
         d = deltas(thetas, layout)
         out[attribute] = {"theta_same": relative_distance(zoo_thetas, thetas),

@@ -1,0 +1,175 @@
+"""Would a direction fit near each identity carry more of its true edit than one global direction? (issue 11)
+
+The zoo's first n identities are trained again with one attribute truly flipped (the world renders
+them so; the zoo's recipe and noise, as benchmarks/weight_noise.py does). Each one's true move in the
+space's first m coefficients, t_i = ±(β_flipped,i - β_i), signed towards the attribute, is compared
+with directions fit on the other zoo models (the n are left out of every fit):
+
+  least squares   the paper's direction (w2w_core.directions, all labels' models)
+  mean shift      the average change that comes with the attribute, all labels regressed at once
+  all models      mean β of the models with the attribute minus mean β of those without: the
+                  baseline the local ones are read against, the same estimator on every model
+  nearest K       the same difference over the K zoo models nearest to identity i: a direction per
+                  region, with nearness measured once the labels' average effects are taken out
+                  (in β itself, choosing near models would choose the attribute's effect away)
+  random K        over K zoo models drawn at random: nearest K's estimator noise without locality
+  other moves     the mean of the other n - 1 identities' true moves: what one shared direction
+                  learnt from paired fine-tunes would be, and an upper bound for any global one
+
+A direction is scored by its cosine with t_i (mean over the identities, with its standard error):
+an edit along a unit direction u moves the model along its true edit by u . t_i / |t_i| of the step.
+A local direction helps only if nearest K beats both random K and all models.
+
+    python benchmarks/local_directions.py --flips 24 --attributes male,beard,glasses --m 600 --neighbours 50,200,800
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from benchmarks.editing import zoo_with_space
+from benchmarks.weight_noise import retrain_flipped
+
+
+def mean_difference(beta: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """Unit vector from the mean of the models without the attribute to the mean of those with it
+    (zero when one side is empty)."""
+    if has.all() or not has.any():
+        return np.zeros(beta.shape[1])
+    d = beta[has].mean(axis=0) - beta[~has].mean(axis=0)
+    return d / np.linalg.norm(d)
+
+
+def cosines(directions: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """Cosine of each identity's direction (one [m] for all, or [n, m]) with its true move [n, m]."""
+    directions = np.broadcast_to(directions, moves.shape)
+    norms = np.linalg.norm(directions, axis=1) * np.linalg.norm(moves, axis=1)
+    return np.einsum("nm,nm->n", directions, moves) / np.where(norms > 0, norms, 1.0)
+
+
+def label_residuals(beta: np.ndarray, labels: np.ndarray, intercept: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Where each model lies once the labels' average effects are taken out (w2w_core.attribute_model's
+    regression): the position neighbours are found by, so that choosing them does not choose the attribute's
+    own effect (neighbours in β itself would cancel the very difference being estimated)."""
+    return beta - intercept - np.asarray(labels, np.float64) @ shifts
+
+
+def local_directions(queries: np.ndarray, positions: np.ndarray, reference: np.ndarray, has: np.ndarray, k: int,
+                     rng: np.random.Generator | None) -> np.ndarray:
+    """Per query position, the mean difference over the k reference models whose `positions` lie nearest,
+    or over k random ones when `rng` is given."""
+    out = []
+    for q in queries:
+        if rng is None:
+            chosen = np.argpartition(np.linalg.norm(positions - q, axis=1), k - 1)[:k]
+        else:
+            chosen = rng.choice(len(reference), size=k, replace=False)
+        out.append(mean_difference(reference[chosen], has[chosen]))
+    return np.stack(out)
+
+
+def other_moves(moves: np.ndarray) -> np.ndarray:
+    """Per identity, the mean of the other identities' true moves (leave one out)."""
+    return (moves.sum(axis=0, keepdims=True) - moves) / (len(moves) - 1)
+
+
+def scores(queries: np.ndarray, moves: np.ndarray, reference: np.ndarray, positions: np.ndarray,
+           labels: np.ndarray, a: int, global_fits: dict[str, np.ndarray], neighbours: list[int],
+           seed: int) -> dict[str, list[float]]:
+    """{direction: [mean cosine with the true moves, its standard error]} for attribute column a; the local
+    directions take the reference models nearest each query in `positions` (rows of `reference`)."""
+    has = labels[:, a]
+    candidates = {name: vectors[a] for name, vectors in global_fits.items()}
+    candidates["all models"] = mean_difference(reference, has)
+    for k in neighbours:
+        candidates[f"nearest {k}"] = local_directions(queries, positions, reference, has, k, None)
+        candidates[f"random {k}"] = local_directions(queries, positions, reference, has, k,
+                                                     np.random.default_rng(seed))
+    candidates["other moves"] = other_moves(moves)
+    out = {}
+    for name, directions in candidates.items():
+        c = cosines(directions, moves)
+        out[name] = [float(c.mean()), float(c.std(ddof=1) / np.sqrt(len(c)))]
+    return out
+
+
+def measure(zoo: str, n: int, attributes: list[str], m: int, neighbours: list[int], seed: int) -> dict:
+    from storage.space_store import load_space
+    from storage.weight_store import WeightStore
+    from tasks.directions import training_coefficients
+    from w2w_core.attribute_model import label_regression
+    from w2w_core.directions import DirectionsConfig, fit_directions
+    from w2w_core.space import project
+
+    store, space = WeightStore.open(zoo, read_only=True), load_space(zoo)
+    coefficients, labels, names = training_coefficients(zoo, space)
+    rows = [int(r) for r in store.done_rows()[:n]]
+    left_out = np.isin(space.row_ids, rows)
+    reference, reference_labels = coefficients[~left_out], np.asarray(labels[~left_out], bool)
+    global_fits = {method.replace("_", " "): fit_directions(reference, reference_labels, names, space,
+                                                             DirectionsConfig(m=m, method=method)).vectors
+                   for method in ("least_squares", "mean_shift")}
+    beta_i = np.asarray(project(space, store.read_rows(rows).astype(np.float32)), np.float64)[:, :m]
+    intercept, shifts = label_regression(reference[:, :m], reference_labels)
+    positions = label_residuals(reference[:, :m], reference_labels, intercept, shifts)
+    queries = label_residuals(beta_i, np.asarray(store.identities(rows)[1], bool), intercept, shifts)
+    out = {"identities": n, "m": m, "reference_models": int(len(reference)), "attributes": {}}
+    for attribute in attributes:
+        thetas, sign = retrain_flipped(store, rows, attribute)
+        moves = sign[:, None] * (np.asarray(project(space, thetas.astype(np.float32)), np.float64)[:, :m] - beta_i)
+        out["attributes"][attribute] = scores(queries, moves, reference[:, :m], positions, reference_labels,
+                                              names.index(attribute), global_fits, neighbours, seed)
+        print(f"{attribute}: done", file=sys.stderr, flush=True)
+    return out
+
+
+def print_table(results: dict) -> None:
+    print(f"\n{results['identities']} zoo identities, one attribute truly flipped; directions fit on the other "
+          f"{results['reference_models']} zoo models in the first {results['m']} coefficients. Mean cosine with "
+          "the true move (± standard error); the baseline is 'all models'.")
+    attributes = results["attributes"]
+    columns = list(next(iter(attributes.values())))
+    print("| attribute | " + " | ".join(columns) + " | best nearest / all models |")
+    print("|---|" + "---:|" * (len(columns) + 1))
+    for attribute, row in attributes.items():
+        best = max(v[0] for name, v in row.items() if name.startswith("nearest"))
+        cells = " | ".join(f"{row[c][0]:.3f} ± {row[c][1]:.3f}" for c in columns)
+        print(f"| {attribute} | {cells} | {best / row['all models'][0]:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", default=None, help="store (default: the embedded zoo)")
+    parser.add_argument("--flips", type=int, default=24, help="zoo identities trained again per flipped attribute")
+    parser.add_argument("--attributes", default="male,beard,glasses", help="attributes to flip, comma-separated")
+    parser.add_argument("--m", type=int, default=600, help="leading coefficients the directions live in")
+    parser.add_argument("--neighbours", default="50,200,800", help="K for the local directions, comma-separated")
+    parser.add_argument("--seed", type=int, default=0, help="for the random K models")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default=None, help="also write every number here")
+    args = parser.parse_args()
+    import torch
+
+    from tasks.config import ZOO_DIR
+
+    torch.set_num_threads(args.threads)
+    zoo = zoo_with_space(args.zoo or str(ZOO_DIR), ROOT / "runs")
+    results = measure(zoo, args.flips, [a for a in args.attributes.split(",") if a], args.m,
+                      [int(k) for k in args.neighbours.split(",")], args.seed)
+    print_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
