@@ -113,21 +113,24 @@ def measure(zoo: str, n: int, attributes: list[str], m: int, neighbours: list[in
 
     store, space = WeightStore.open(zoo, read_only=True), load_space(zoo)
     coefficients, labels, names = training_coefficients(zoo, space)
+    labels = np.asarray(labels, bool)
     rows = [int(r) for r in store.done_rows()[:n]]
-    left_out = np.isin(space.row_ids, rows)
-    reference, reference_labels = coefficients[~left_out], np.asarray(labels[~left_out], bool)
+    position = {int(r): i for i, r in enumerate(space.row_ids)}
+    evaluated = np.array([position[r] for r in rows])  # the n rows' coefficients, already projected above
+    left_out = np.isin(np.arange(len(coefficients)), evaluated)
+    reference, reference_labels = coefficients[~left_out], labels[~left_out]
     global_fits = {method.replace("_", " "): fit_directions(reference, reference_labels, names, space,
                                                              DirectionsConfig(m=m, method=method)).vectors
                    for method in ("least_squares", "mean_shift")}
-    beta_i = np.asarray(project(space, store.read_rows(rows).astype(np.float32)), np.float64)[:, :m]
-    intercept, shifts = label_regression(reference[:, :m], reference_labels)
-    positions = label_residuals(reference[:, :m], reference_labels, intercept, shifts)
-    queries = label_residuals(beta_i, np.asarray(store.identities(rows)[1], bool), intercept, shifts)
+    reference, beta_i = reference[:, :m], coefficients[evaluated, :m]
+    intercept, shifts = label_regression(reference, reference_labels)
+    positions = label_residuals(reference, reference_labels, intercept, shifts)
+    queries = label_residuals(beta_i, labels[evaluated], intercept, shifts)
     out = {"identities": n, "m": m, "reference_models": int(len(reference)), "attributes": {}}
     for attribute in attributes:
         thetas, sign = retrain_flipped(store, rows, attribute)
         moves = sign[:, None] * (np.asarray(project(space, thetas.astype(np.float32)), np.float64)[:, :m] - beta_i)
-        out["attributes"][attribute] = scores(queries, moves, reference[:, :m], positions, reference_labels,
+        out["attributes"][attribute] = scores(queries, moves, reference, positions, reference_labels,
                                               names.index(attribute), global_fits, neighbours, seed)
         print(f"{attribute}: done", file=sys.stderr, flush=True)
     return out
