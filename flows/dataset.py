@@ -17,6 +17,7 @@ from prefect import flow
 from prefect.futures import wait
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
+from flows.names import dataset_run
 from tasks.config import DatasetConfig, FanOutConfig
 from tasks.credentials import refuse_secrets_in_parameters
 from tasks.dataset import dataset_summary_task, prepare_store_task
@@ -71,7 +72,7 @@ def _resources(fan_out: FanOutConfig):
     return dask.annotate(resources={GPU_RESOURCE: fan_out.gpus_per_batch})
 
 
-@flow(name="build-weights-dataset")
+@flow(name="build-weights-dataset", flow_run_name=dataset_run)
 def build_weights_dataset(store_url: str, n_identities: int | None = None, config: DatasetConfig = DatasetConfig(),
                           fan_out: FanOutConfig = FanOutConfig(),
                           storage_options: Mapping[str, Any] | None = None,

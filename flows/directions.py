@@ -11,6 +11,7 @@ from typing import Any
 
 from prefect import flow
 
+from flows.names import directions_run, edit_run, sample_run
 from storage.boundary import redact_url
 from storage.read_config import ReadConfig
 from tasks.config import EditConfig, SampleConfig
@@ -21,7 +22,7 @@ from tasks.sampling import sample_models_task
 from w2w_core.directions import DirectionsConfig, directions_summary
 
 
-@flow(name="fit-directions")
+@flow(name="fit-directions", flow_run_name=directions_run)
 def fit_directions(store_url: str, config: DirectionsConfig = DirectionsConfig(), read: ReadConfig = ReadConfig(),
                    storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One direction per attribute of the store, in its space's first m components; saved beside the space."""
@@ -31,7 +32,7 @@ def fit_directions(store_url: str, config: DirectionsConfig = DirectionsConfig()
     return {"directions_url": redact_url(where), **directions_summary(directions)}
 
 
-@flow(name="edit-models")
+@flow(name="edit-models", flow_run_name=edit_run)
 def edit_models(store_url: str, models: Sequence[str], out: str, edits: Mapping[str, float],
                 sweep: tuple[str, list[float]] | None = None, config: EditConfig = EditConfig(),
                 storage_options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -41,7 +42,7 @@ def edit_models(store_url: str, models: Sequence[str], out: str, edits: Mapping[
             for i, model in enumerate(models)]
 
 
-@flow(name="sample-models")
+@flow(name="sample-models", flow_run_name=sample_run)
 def sample_models(store_url: str, out: str, config: SampleConfig = SampleConfig(),
                   storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """New identity models from the store's space, as LoRA files beside their nearest training identities."""

@@ -17,6 +17,7 @@ from prefect import flow
 
 from flows.dataset import build_weights_dataset
 from flows.directions import fit_directions
+from flows.names import end_to_end_run
 from flows.space import fit_space
 from tasks.config import ZOO_DIR, RunConfig
 from tasks.dataset import trained_prefix_task
@@ -33,7 +34,7 @@ STAGES = ("start from the zoo", "train this run's identities", "train held-out i
           "edit identities", "write the report")
 
 
-@flow(name="w2w-run")
+@flow(name="w2w-run", flow_run_name=end_to_end_run)
 def w2w_run(out: str = "w2w-out", config: RunConfig = RunConfig()) -> dict:
     """Zoo + this run's identities -> space -> directions -> samples, edits, inversions -> report.html."""
     root = Path(out).resolve()

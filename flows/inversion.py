@@ -6,12 +6,13 @@ from typing import Any
 
 from prefect import flow
 
+from flows.names import inversion_run
 from tasks.credentials import refuse_secrets_in_parameters
 from tasks.inversion import invert_images_task
 from w2w_core.inversion.config import InversionConfig
 
 
-@flow(name="invert-images")
+@flow(name="invert-images", flow_run_name=inversion_run)
 def invert_images(paths: Sequence[str], store_url: str, out: str, config: InversionConfig = InversionConfig(),
                   mask_paths: Sequence[str | None] | None = None,
                   storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from prefect import flow
 
+from flows.names import report_run
 from tasks.config import ReportConfig
 from tasks.progress import Stages
 from tasks.report import write_report_task
@@ -21,7 +22,7 @@ STAGES = ("check the store", "invert single images", "show the dataset", "sample
           "write the report")
 
 
-@flow(name="w2w-report")
+@flow(name="w2w-report", flow_run_name=report_run)
 def store_report(store_url: str, out: str = "w2w-report", heldout_url: str | None = None,
                  config: ReportConfig = ReportConfig()) -> dict:
     """A store's space and directions shown: dataset, samples, edits (and inversions) -> report.html."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import flow
 
+from flows.names import space_run
 from storage.format import SPACE_GROUP
 from storage.read_config import ReadConfig
 from tasks.credentials import refuse_secrets_in_parameters
@@ -13,7 +14,7 @@ from tasks.space import fit_space_task, fit_summary, save_space_task
 from w2w_core.pca import PCAConfig
 
 
-@flow(name="fit-space")
+@flow(name="fit-space", flow_run_name=space_run)
 def fit_space(store_url: str, config: PCAConfig, read: ReadConfig = ReadConfig(),
               storage_options: Mapping[str, Any] | None = None, space_url: str | None = None) -> dict[str, Any]:
     """Fit the space (`config`: k components, PCA route) on the store's done rows and save it.

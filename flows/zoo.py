@@ -14,12 +14,13 @@ import time
 from prefect import flow
 
 from flows.dataset import build_weights_dataset
+from flows.names import zoo_run
 from tasks.config import FanOutConfig, ZooConfig
 from tasks.dataset import trained_prefix_task
 from tasks.zoo import finish_zoo_run_task, start_zoo_run_task
 
 
-@flow(name="build-zoo")
+@flow(name="build-zoo", flow_run_name=zoo_run)
 def build_zoo(out: str, config: ZooConfig = ZooConfig(), fan_out: FanOutConfig = FanOutConfig(),
               command: str = "") -> dict:
     """Record the run, grow the zoo at `out` to `config.n_identities` identities, then complete the record."""
