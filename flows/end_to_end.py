@@ -28,6 +28,7 @@ from tasks.run import (
     seed_store_from_zoo_task, zoo_models,
 )
 from w2w_core.pca import PCAConfig
+from w2w_core.space import default_k
 
 STAGES = ("start from the zoo", "train this run's identities", "train held-out identities", "fit the w2w space",
           "fit attribute directions", "invert single images", "show the dataset", "sample new identities",
@@ -54,7 +55,7 @@ def w2w_run(out: str = "w2w-out", config: RunConfig = RunConfig()) -> dict:
         build_weights_dataset(heldout, config.n_heldout, replace(dataset, world_split="heldout"))
     with stages.stage(STAGES[3]):
         n_models = built["done"]
-        space = fit_space(store, PCAConfig(k=config.k or min(1000, n_models - 1)))
+        space = fit_space(store, PCAConfig(k=config.k or default_k(n_models)))
     with stages.stage(STAGES[4]):
         directions = fit_directions(store)
     with stages.stage(STAGES[5]):

@@ -57,8 +57,14 @@ def _refuse_to_overwrite_other_data(target: str, options: Mapping[str, Any] | No
 
 
 def save_space(space: Space, url: str, storage_options: Mapping[str, Any] | None = None,
-               group: str | None = SPACE_GROUP) -> str:
-    """Write `space` to `url`/`group` (replacing a space already there); returns where it went."""
+               group: str | None = SPACE_GROUP, components_dtype: str = "float32") -> str:
+    """Write `space` to `url`/`group` (replacing a space already there); returns where it went.
+
+    components_dtype "float16" halves the biggest array (what the shipped zoo uses: its space must fit
+    in the package); loading always gives float32 components.
+    """
+    if components_dtype not in ("float32", "float16"):
+        raise InputError(f"components_dtype must be float32 or float16, got {components_dtype!r}")
     target = space_url(url, group)
     options = resolve_storage_options(target, storage_options)
     try:
@@ -72,6 +78,7 @@ def save_space(space: Space, url: str, storage_options: Mapping[str, Any] | None
         root = zarr.open_group(target, mode="w", zarr_format=3, storage_options=options)
         for name, dims in _DIMS.items():
             data = np.ascontiguousarray(getattr(space, name))
+            data = data.astype(components_dtype) if name == "components" else data
             array = root.create_array(name, shape=data.shape, dtype=data.dtype,
                                       chunks=_chunks(name, data.shape), compressors=[ZstdCodec(level=3)],
                                       dimension_names=dims)
@@ -104,6 +111,6 @@ def load_space(url: str, storage_options: Mapping[str, Any] | None = None,
         for name, dims in _DIMS.items():
             if dims == (COMPONENT,):
                 fields[name] = fields[name][:k]
-        components = root["components"][:, :k]
+        components = np.asarray(root["components"][:, :k], dtype=np.float32)
         fit_config = dict(root.attrs["fit_config"])
     return Space(components=components, fit_config=fit_config, **fields)

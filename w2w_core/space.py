@@ -56,6 +56,15 @@ class Space:
                                           f"expected {shape} for components of shape {(d, k)}")
 
 
+PAPER_K = 1000  # components the paper keeps for editing and sampling (Sec. 3)
+
+
+def default_k(n_models: int) -> int:
+    """Components of a space fit on `n_models` rows when none is asked for: the paper's 1,000, or all
+    that N models hold (N - 1 after centering) when there are fewer."""
+    return int(max(1, min(PAPER_K, n_models - 1)))
+
+
 def space_from_fit(fit: PCAFit, row_ids: np.ndarray, fit_config: dict[str, Any]) -> Space:
     """The space of a finished PCA fit on the store rows `row_ids`."""
     return Space(mean=fit.mean, std=fit.scale, components=fit.components,

@@ -89,3 +89,18 @@ def test_round_trip_on_s3(s3_url, s3_storage_options):
     space = _space()
     save_space(space, s3_url, s3_storage_options)
     _assert_same(space, load_space(s3_url, s3_storage_options))
+
+
+def test_float16_components_halve_the_bytes_and_load_as_float32_within_rounding(tmp_path):
+    space = _space(d=600, k=40)
+    save_space(space, str(tmp_path / "a"))
+    save_space(space, str(tmp_path / "b"), components_dtype="float16")
+    assert zarr.open_array(str(tmp_path / "b" / "space" / "components"), mode="r").dtype == np.float16
+    loaded = load_space(str(tmp_path / "b"))
+    assert loaded.components.dtype == np.float32
+    np.testing.assert_allclose(loaded.components, space.components, atol=1e-3 * np.abs(space.components).max())
+    sizes = [sum(f.stat().st_size for f in (tmp_path / x / "space" / "components").rglob("*") if f.is_file())
+             for x in ("a", "b")]
+    assert sizes[1] < 0.6 * sizes[0]
+    with pytest.raises(InputError):
+        save_space(space, str(tmp_path / "c"), components_dtype="int8")

@@ -86,3 +86,9 @@ def test_summary_reports_cumulative_explained_variance(rows):
     assert info["cumulative_explained_variance"][12] == pytest.approx(1.0, abs=1e-5)  # rank 12
     assert info["cumulative_explained_variance"][1] == pytest.approx(space.explained_variance_ratio[0])
     assert list(space.row_ids[:3]) == [0, 2, 4]
+
+
+def test_default_k_is_the_papers_1000_or_all_that_fewer_models_hold():
+    from w2w_core.space import default_k
+
+    assert [default_k(n) for n in (2, 10, 1001, 3000, 60000)] == [1, 9, 1000, 1000, 1000]
