@@ -3,7 +3,8 @@
 Arrays (with xarray dimension names): vectors [attribute, component] (unit rows
 in the space's first m coefficients), unit [attribute] (the strength-1 step),
 names [attribute]. Attributes: how they were fit (m, method, debias set and
-mode) and the fingerprint of the space they belong to. Needs only zarr and NumPy.
+mode), how unit was calibrated (null: the raw unit) and the fingerprint of
+the space they belong to. Needs only zarr and NumPy.
 """
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def save_directions(directions: Directions, url: str, storage_options: Mapping[s
             array[...] = data
         root.attrs.update({"w2w_directions_format": DIRECTIONS_FORMAT, "m": directions.m,
                            "method": directions.method, "debias": list(directions.debias),
-                           "debias_mode": directions.debias_mode, "space_fingerprint": directions.space_fingerprint})
+                           "debias_mode": directions.debias_mode, "space_fingerprint": directions.space_fingerprint,
+                           "calibration": directions.calibration})
     return target
 
 
@@ -72,7 +74,7 @@ def load_directions(url: str, storage_options: Mapping[str, Any] | None = None,
         return Directions(names=tuple(str(n) for n in root["names"][...]), vectors=root["vectors"][...],
                           unit=root["unit"][...], m=int(attrs["m"]), method=attrs["method"],
                           debias=tuple(attrs["debias"]), debias_mode=attrs["debias_mode"],
-                          space_fingerprint=attrs["space_fingerprint"])
+                          space_fingerprint=attrs["space_fingerprint"], calibration=attrs.get("calibration"))
 
 
 def _refuse_to_replace_other_data(target: str, options: Mapping[str, Any] | None) -> None:

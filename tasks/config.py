@@ -15,6 +15,7 @@ from typing import Any
 import w2w_core
 
 from storage.boundary import redact_url
+from w2w_core.directions import FLIP_TARGET, DirectionsConfig
 from w2w_core.errors import InputError
 from w2w_core.finetune.config import FinetuneConfig
 from w2w_core.identities.manifest import manifest_description
@@ -104,15 +105,6 @@ ZOO_DIR = Path(w2w_core.__file__).parent / "assets" / "zoo"  # where the shipped
 
 
 @dataclass(frozen=True)
-class ZooConfig:
-    """The embedded zoo shipped in w2w_core/assets/zoo: float16 rows of train identities 0..n-1,
-    trained with the recipe measured to keep identity fidelity at the lowest cost (docs/benchmarks.md)."""
-
-    n_identities: int = 3000  # train identities of the world (the held-out ones are never in the zoo)
-    dataset: DatasetConfig = field(default_factory=lambda: DatasetConfig(dtype="float16"))
-
-
-@dataclass(frozen=True)
 class PicturesConfig:
     """How models are shown: images per model, their shared noise seed, sampler steps."""
 
@@ -120,6 +112,37 @@ class PicturesConfig:
     seed: int = 0  # noise seed of every model's images, so rows differ only by their weights
     steps: int = 25  # DDIM steps
     prompt: str = FinetuneConfig.instance_prompt  # the identity's prompt
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """How strength 1 is measured on a store of the embedded world (tasks/calibration.py): training models
+    edited towards what they lack along a sweep of raw strengths, read by the probe."""
+
+    models: int = 12  # training models edited per attribute (the same ones for every attribute)
+    # the sweep, in the raw unit (the farthest training model along the direction); edits showed at 3-6
+    raw_strengths: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+    target: float = FLIP_TARGET  # strength 1 flips at least this share of them
+    seed: int = 0  # which training models
+    pictures: PicturesConfig = field(default_factory=lambda: PicturesConfig(images_per_model=3, seed=1))
+
+    def __post_init__(self) -> None:
+        if self.models < 2 or not 0 < self.target <= 1:
+            raise InputError(f"calibration needs at least 2 models and a target flip rate in (0, 1]; got "
+                             f"{self.models} and {self.target}")
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """The embedded zoo shipped in w2w_core/assets/zoo: float16 rows of train identities 0..n-1,
+    trained with the recipe measured to keep identity fidelity at the lowest cost (docs/benchmarks.md)."""
+
+    n_identities: int = 3000  # train identities of the world (the held-out ones are never in the zoo)
+    dataset: DatasetConfig = field(default_factory=lambda: DatasetConfig(dtype="float16"))
+    k: int | None = None  # components of the shipped space (None: w2w_core.space.default_k of the zoo's models)
+    components_dtype: str = "float16"  # the shipped space's components: half the bytes of float32
+    directions: DirectionsConfig = field(default_factory=DirectionsConfig)  # the shipped directions
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)  # their strength 1
 
 
 @dataclass(frozen=True)

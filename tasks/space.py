@@ -107,6 +107,6 @@ def fit_space_task(store_url: str, config: PCAConfig, storage_options: Mapping[s
 
 @task(name="save-space", cache_policy=NO_CACHE)
 def save_space_task(space: Space, url: str, storage_options: Mapping[str, Any] | None = None,
-                    group: str | None = SPACE_GROUP) -> str:
+                    group: str | None = SPACE_GROUP, components_dtype: str = "float32") -> str:
     """Write the space as a zarr group (`space/` under the store by default); returns its URL."""
-    return save_space(space, url, storage_options, group)
+    return save_space(space, url, storage_options, group, components_dtype)

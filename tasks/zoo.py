@@ -57,6 +57,7 @@ def finish_zoo_run(out: str, index: int, summary: dict[str, Any]) -> dict[str, A
         "status": "finished", "finished": _now(), "identities_trained": trained, "done": summary["done"],
         "wall_seconds": round(seconds, 1), "seconds_training_summed_over_batches": summary["seconds_training"],
         "identities_per_hour": round(trained / seconds * 3600, 1) if seconds else None,
+        **{key: summary[key] for key in ("space", "directions", "space_and_directions_seconds") if key in summary},
     })
     write_atomic(path, (json.dumps(record, indent=2) + "\n").encode())
     return record

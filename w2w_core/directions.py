@@ -28,11 +28,17 @@ so α = 1 moves a model as far as the farthest training model lies along the
 attribute; for `mean_shift`, unit_a = |b_a|, so α = 1 is the average difference
 the attribute makes. θ itself is not projected onto the space: what the space does not
 hold of an identity stays.
+
+Neither raw unit says what a user sees: on the embedded zoo an edit showed only at
+α = 3-6. Calibration (`calibrated`, measured by tasks/calibration.py with the probe)
+rescales unit_a so that α = 1 is the edit that flips the attribute on a typical
+training model: the smallest strength at which the probe's reading turns to the
+value the model lacked on at least half of the models tried.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -85,6 +91,7 @@ class Directions:
     debias: tuple[str, ...]
     debias_mode: str
     space_fingerprint: str  # the space they were fit on (an edit checks it)
+    calibration: dict[str, Any] | None = None  # how unit was rescaled so that α = 1 flips (None: the raw unit)
 
     def index(self, name: str) -> int:
         if name not in self.names:
@@ -168,6 +175,54 @@ def space_fingerprint(space: Space) -> str:
     return digest.hexdigest()[:16]
 
 
+FLIP_TARGET = 0.5  # calibration: α = 1 flips the attribute on at least this share of the models tried
+
+
+def strength_to_flip(strengths: Sequence[float], flip_rates: Sequence[float],
+                     target: float = FLIP_TARGET) -> tuple[float, bool]:
+    """(the smallest strength whose flip rate reaches `target`, whether any did), read along a sweep of
+    increasing strengths with linear interpolation between the two strengths around the crossing.
+    When no strength of the sweep reaches it: the one that flipped most, and False."""
+    strengths, rates = np.asarray(strengths, np.float64), np.asarray(flip_rates, np.float64)
+    if len(strengths) != len(rates) or not len(strengths) or np.any(np.diff(strengths) <= 0) or strengths[0] <= 0:
+        raise InputError(f"a calibration sweep needs increasing positive strengths, one flip rate each; got "
+                         f"{list(strengths)} and {list(rates)}")
+    reached = np.flatnonzero(rates >= target)
+    if not len(reached):
+        return float(strengths[np.argmax(rates)]), False
+    i = int(reached[0])
+    if i == 0:
+        return float(strengths[0]), True
+    below, above = rates[i - 1], rates[i]
+    share = (target - below) / (above - below)
+    return float(strengths[i - 1] + share * (strengths[i] - strengths[i - 1])), True
+
+
+def calibrated(directions: Directions, sweeps: Mapping[str, Sequence[float]], strengths: Sequence[float],
+               models: int, target: float = FLIP_TARGET) -> Directions:
+    """The directions with unit_a rescaled so that α = 1 is the strength (in the raw unit) at which the
+    flip rates `sweeps[a]`, measured at `strengths` on `models` models, first reach `target`.
+    Attributes without a sweep keep their raw unit and are recorded as not calibrated."""
+    unit, record = directions.unit.copy(), {"target_flip_rate": target, "models": models,
+                                            "raw_strengths": [float(s) for s in strengths], "attributes": {}}
+    for name, rates in sweeps.items():
+        strength, reached = strength_to_flip(strengths, rates, target)
+        unit[directions.index(name)] *= strength
+        record["attributes"][name] = {"raw_strength": strength, "reached": reached,
+                                      "flip_rates": [float(r) for r in rates]}
+    return replace(directions, unit=unit, calibration=record)
+
+
+def unit_meaning(directions: Directions) -> str:
+    """What strength 1 means for these directions, in a few words (for help, errors and captions)."""
+    if directions.calibration is not None:
+        return (f"1: the edit that flips the attribute on {directions.calibration['target_flip_rate']:.0%} of "
+                "training models")
+    if directions.method == "mean_shift":
+        return "1: the attribute's average difference"
+    return "1: as far as the farthest training model"
+
+
 def check_strengths(edits: Mapping[str, float]) -> dict[str, float]:
     """The edits as {attribute: finite strength}, refusing NaN, infinities and absurd values."""
     checked = {}
@@ -178,7 +233,7 @@ def check_strengths(edits: Mapping[str, float]) -> dict[str, float]:
             raise InputError(f"edit strength for {name!r} must be a number, got {value!r}") from err
         if not np.isfinite(strength) or abs(strength) > MAX_STRENGTH:
             raise InputError(f"edit strength for {name!r} is {value!r}: use a finite number within "
-                             f"+-{MAX_STRENGTH:g} (1 moves as far as the farthest training model)")
+                             f"+-{MAX_STRENGTH:g}")
         checked[name] = strength
     return checked
 
@@ -210,5 +265,13 @@ def directions_summary(directions: Directions) -> dict[str, Any]:
     cosines = directions.vectors @ directions.vectors.T
     return {"attributes": list(directions.names), "m": directions.m, "method": directions.method,
             "debias": list(directions.debias), "debias_mode": directions.debias_mode,
-            "unit": dict(zip(directions.names, map(float, directions.unit))),
+            "unit": dict(zip(directions.names, map(float, directions.unit))), "strength_1": unit_meaning(directions),
+            "calibrated": _calibrated_names(directions),
             "max_abs_cosine_between": float(np.max(np.abs(cosines - np.diag(np.diag(cosines))))) if len(cosines) > 1 else 0.0}
+
+
+def _calibrated_names(directions: Directions) -> dict[str, bool]:
+    """Per calibrated attribute: whether its sweep reached the target flip rate."""
+    if directions.calibration is None:
+        return {}
+    return {name: bool(entry["reached"]) for name, entry in directions.calibration["attributes"].items()}

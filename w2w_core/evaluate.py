@@ -84,3 +84,13 @@ def spread_between_and_within(embeddings: np.ndarray) -> tuple[float, float]:
     between = 1 - cosines[other_noise & ~same_model].mean() if m > 1 and n > 1 else float("nan")
     within = 1 - cosines[other_noise & same_model].mean() if n > 1 else float("nan")
     return float(between), float(within)
+
+
+def flip_rates(after: np.ndarray, had: np.ndarray) -> np.ndarray:
+    """Per strength of a sweep: the share of models whose reading of one attribute is no longer what it
+    was before the edit. `after` bool [S, M] (strength, model), `had` bool [M]; an edit moves each model
+    towards the value it lacked, so a changed reading is a flip."""
+    after, had = np.asarray(after, bool), np.asarray(had, bool)
+    if after.ndim != 2 or after.shape[1:] != had.shape:
+        raise InputError(f"readings after {after.shape} do not match {had.shape} models' readings before")
+    return (after != had[None, :]).mean(axis=1)

@@ -110,3 +110,35 @@ def test_mean_shift_directions_are_the_change_that_comes_with_each_attribute():
         truth = shifts[a, :10] / np.linalg.norm(shifts[a, :10])
         assert directions.vectors[a] @ truth > 0.99
         assert directions.unit[a] == pytest.approx(np.linalg.norm(shifts[a, :10]), rel=0.05)  # α = 1: the average change
+
+
+def test_strength_to_flip_reads_the_first_crossing_of_the_target_along_the_sweep():
+    from w2w_core.directions import strength_to_flip
+
+    strengths = [1.0, 2.0, 4.0, 8.0]
+    assert strength_to_flip(strengths, [0.0, 0.25, 0.75, 1.0]) == (3.0, True)  # half-way between 2 and 4
+    assert strength_to_flip(strengths, [0.5, 0.6, 0.9, 1.0]) == (1.0, True)  # reached at once
+    assert strength_to_flip(strengths, [0.0, 0.6, 0.2, 0.9]) == (pytest.approx(1.0 + 0.5 / 0.6), True)  # first crossing
+    assert strength_to_flip(strengths, [0.0, 0.3, 0.4, 0.2]) == (4.0, False)  # never: the strength that flipped most
+    assert strength_to_flip(strengths, [0.0, 0.1, 0.2, 0.3], target=0.3) == (8.0, True)
+    for bad in (([2.0, 1.0], [0.1, 0.2]), ([0.0, 1.0], [0.1, 0.2]), ([1.0, 2.0], [0.1])):
+        with pytest.raises(InputError):
+            strength_to_flip(*bad)
+
+
+def test_calibration_rescales_strength_1_to_the_measured_flip_and_says_so():
+    from w2w_core.directions import calibrated, directions_summary, unit_meaning
+
+    space, (beta, labels, _) = make_space(), planted(m=20)
+    raw = fit_directions(beta, labels, ["beard", "glasses"], space, DirectionsConfig(m=20))
+    assert unit_meaning(raw) == "1: as far as the farthest training model"
+    done = calibrated(raw, {"beard": [0.0, 0.25, 0.75]}, [1.0, 2.0, 4.0], models=8)
+    assert done.unit[0] == pytest.approx(3.0 * raw.unit[0]) and done.unit[1] == raw.unit[1]  # glasses: no sweep
+    theta = np.zeros(D, np.float32)
+    np.testing.assert_allclose(edit(theta, space, done, {"beard": 1.0}), edit(theta, space, raw, {"beard": 3.0}),
+                               rtol=1e-5, atol=1e-6)
+    assert done.calibration["attributes"]["beard"] == {"raw_strength": 3.0, "reached": True,
+                                                       "flip_rates": [0.0, 0.25, 0.75]}
+    assert "flips the attribute on 50% of training models" in unit_meaning(done)
+    assert directions_summary(done)["calibrated"] == {"beard": True}
+    assert raw.calibration is None  # the raw directions are not changed in place

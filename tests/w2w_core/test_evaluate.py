@@ -66,3 +66,13 @@ def test_models_whose_images_only_follow_the_noise_are_as_far_apart_as_their_own
     per_noise = np.eye(4)  # image i of every model: direction i
     between, within = spread_between_and_within(np.stack([per_noise] * 3))
     assert between == pytest.approx(within) == pytest.approx(1.0)
+
+
+def test_flip_rates_count_the_models_whose_reading_changed_at_each_strength():
+    from w2w_core.evaluate import flip_rates
+
+    had = np.array([True, False, False, True])
+    after = np.array([[True, False, False, True], [False, False, True, True], [False, True, True, False]])
+    np.testing.assert_allclose(flip_rates(after, had), [0.0, 0.5, 1.0])
+    with pytest.raises(InputError):
+        flip_rates(after[:, :3], had)
