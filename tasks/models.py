@@ -8,6 +8,7 @@ diffusers (or, with format kohya, A1111 and ComfyUI) loads as it is.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -94,7 +95,8 @@ def labelled_grid(rows: Sequence[tuple[str, np.ndarray]], title: str = "", capti
     import matplotlib.pyplot as plt
 
     n = max(len(images) for _, images in rows)
-    fig, axes = plt.subplots(len(rows), n, figsize=(scale * n + 1.6, scale * len(rows) + 0.6), squeeze=False)
+    width = scale * n + 1.6
+    fig, axes = plt.subplots(len(rows), n, figsize=(width, scale * len(rows) + 0.6), squeeze=False)
     for r, (label, images) in enumerate(rows):
         for c in range(n):
             axis = axes[r][c]
@@ -103,15 +105,15 @@ def labelled_grid(rows: Sequence[tuple[str, np.ndarray]], title: str = "", capti
             if c < len(images):
                 axis.imshow(images[c], interpolation="nearest")
             if captions is not None and c < len(captions[r]) and captions[r][c]:
-                axis.set_xlabel(captions[r][c], fontsize=6)
+                axis.set_xlabel(captions[r][c], fontsize=8)
             for spine in axis.spines.values():
                 spine.set_visible(False)
-        axes[r][0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
-    if title:
-        fig.suptitle(title, fontsize=9)
+        axes[r][0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")  # 8 pt: 12 px at 110 dpi
+    if title:  # wrapped to the figure's width (a 9 pt character is about 0.6 x 9 pt wide), never clipped
+        fig.suptitle(textwrap.fill(title, int(width * 72 / (0.6 * 9))), fontsize=9)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
 
