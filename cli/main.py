@@ -12,12 +12,26 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-# The temporary Prefect API a local run starts can take a while on a loaded laptop; no telemetry.
+# The temporary Prefect API a local run starts can take a while on a loaded laptop; no telemetry: the
+# server's (PREFECT_SERVER_ANALYTICS_ENABLED) and the client's, whose first-run notice DO_NOT_TRACK silences.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 app = typer.Typer(help="weights2weights: identity LoRAs as data.", no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def options(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's full logging (every "
+                                         "flow and task run, the temporary API server) instead of the stages, "
+                                         "progress and warnings.")) -> None:
+    """weights2weights: identity LoRAs as data."""
+    from cli.quiet import set_verbosity
+
+    set_verbosity(verbose)
+
+
 app.command()(identity.finetune)
 app.command()(identity.generate)
 app.command()(run.run)

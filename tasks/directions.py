@@ -61,8 +61,16 @@ def fit_directions_from_store(store_url: str, config: DirectionsConfig = Directi
 def fit_directions_task(store_url: str, config: DirectionsConfig, storage_options: Mapping[str, Any] | None = None,
                         read: ReadConfig = ReadConfig()) -> Directions:
     directions = fit_directions_from_store(store_url, config, storage_options, read)
-    get_run_logger().info(f"directions: {directions_summary(directions)}")
+    get_run_logger().info(directions_line(directions_summary(directions)))
     return directions
+
+
+def directions_line(summary: Mapping[str, Any]) -> str:
+    """The fit in one readable line (the summary dict itself goes into the report, not the console)."""
+    debias = f", debiased against {'/'.join(summary['debias'])}" if summary["debias"] else ""
+    return (f"directions: {len(summary['attributes'])} attributes ({', '.join(summary['attributes'])}) in "
+            f"{summary['m']} components by {summary['method']}{debias}; largest |cosine| between two: "
+            f"{summary['max_abs_cosine_between']:.2f}")
 
 
 @task(name="save-directions", cache_policy=NO_CACHE)

@@ -25,13 +25,14 @@ from prefect.context import TaskRunContext
 from prefect.runtime import task_run
 
 from storage.lease import ChunkLeases, Lease
+from storage.progress import ProgressWriter
 from storage.weight_store import WeightStore
 from tasks.config import DatasetConfig, FanOutConfig
 from tasks.dataset import dataset_layout, identity_source
 from w2w_core.base_model import SharedBase, shared_base_model
 from w2w_core.errors import InputError, StorageError, W2WError
 from w2w_core.finetune.config import FinetuneResult
-from w2w_core.finetune.trainer import finetune_identities
+from w2w_core.finetune.trainer import StepCallback, finetune_identities
 from w2w_core.identities.source import IdentitySource
 
 
@@ -63,10 +64,12 @@ def train_batch(store_url: str, rows: list[int], config: DatasetConfig,
     """
     started = time.perf_counter()
     store = WeightStore.open(store_url, storage_options)
-    with batch_lease(store, rows, storage_options, lease_ttl_s, log) as lease:
+    with batch_lease(store, rows, storage_options, lease_ttl_s, log) as lease, \
+            _step_progress(store, rows, storage_options) as on_step:
         todo = store.rows_to_train(rows)  # read once the lease is ours: a duplicate of this task finds them done
         skipped = tuple(sorted(set(rows) - set(todo)))
-        trained, failed, configs = _train_rows(store, todo, config, storage_options, lr_overrides, log) if todo else ({}, {}, {})
+        trained, failed, configs = (_train_rows(store, todo, config, storage_options, lr_overrides, log, on_step)
+                                    if todo else ({}, {}, {}))
         if todo:
             lease.check()
             done = sorted(trained)
@@ -76,8 +79,21 @@ def train_batch(store_url: str, rows: list[int], config: DatasetConfig,
     return BatchReport(tuple(sorted(trained)), skipped, failed, time.perf_counter() - started)
 
 
+@contextlib.contextmanager
+def _step_progress(store: WeightStore, rows: list[int],
+                   storage_options: Mapping[str, Any] | None) -> Iterator[StepCallback]:
+    """The step callback that keeps the batch's progress object in the store (storage/progress.py) for the
+    watching command, wherever this batch runs; the object is removed once the block (the commit) is over."""
+    writer = ProgressWriter(store.url, storage_options, rows[0] // store.rows_per_chunk, rows)
+    try:
+        yield writer.step
+    finally:
+        writer.clear()
+
+
 def _train_rows(store: WeightStore, todo: list[int], config: DatasetConfig, storage_options: Mapping[str, Any] | None,
-                lr_overrides: Mapping[int, float] | None, log: Callable[[str], None]):
+                lr_overrides: Mapping[int, float] | None, log: Callable[[str], None],
+                on_step: StepCallback | None = None):
     """(trained results, failure reasons, configs) of the rows not done, trained together per config."""
     trained: dict[int, FinetuneResult] = {}
     failed: dict[int, str] = {}
@@ -86,9 +102,13 @@ def _train_rows(store: WeightStore, todo: list[int], config: DatasetConfig, stor
     store.check_layout(dataset_layout(config).to_dict())
     source = identity_source(config, storage_options, log)
     _check_identities(store, source, todo)
-    for row_config, group in _by_config(config, todo, lr_overrides).items():
+    groups = _by_config(config, todo, lr_overrides)
+    total, before = sum(len(g) * c.finetune.steps for c, g in groups.items()), 0
+    for row_config, group in groups.items():
         configs.update(dict.fromkeys(group, row_config))
-        for row, outcome in zip(group, _train_group(base, source, group, row_config)):
+        group_step = None if on_step is None else (lambda done, _, before=before: on_step(before + done, total))
+        before += len(group) * row_config.finetune.steps
+        for row, outcome in zip(group, _train_group(base, source, group, row_config, group_step)):
             if isinstance(outcome, FinetuneResult):
                 trained[row] = outcome
             else:
@@ -120,8 +140,8 @@ def _check_identities(store: WeightStore, source: IdentitySource, rows: list[int
                              f"{source.identity_id(row)!r} there: rerun the build flow to relabel the store")
 
 
-def _train_group(base: SharedBase, source: IdentitySource, rows: list[int],
-                 config: DatasetConfig) -> list[FinetuneResult | W2WError]:
+def _train_group(base: SharedBase, source: IdentitySource, rows: list[int], config: DatasetConfig,
+                 on_step: StepCallback | None = None) -> list[FinetuneResult | W2WError]:
     """Load each identity's images and train them together; an identity's own failure is its outcome."""
     images: dict[int, np.ndarray | W2WError] = {}
     for row in rows:
@@ -132,7 +152,7 @@ def _train_group(base: SharedBase, source: IdentitySource, rows: list[int],
     usable = [r for r in rows if not isinstance(images[r], W2WError)]
     with base.lock:
         outcomes = dict(zip(usable, finetune_identities(base.model, [images[r] for r in usable], config.finetune,
-                                                        progress=False))) if usable else {}
+                                                        progress=False, on_step=on_step))) if usable else {}
     return [outcomes.get(r, images[r]) for r in rows]
 
 

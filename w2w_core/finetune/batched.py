@@ -14,7 +14,7 @@ others go on.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,8 +101,8 @@ def _texts(d: _Draw, instance_text: torch.Tensor, class_text: torch.Tensor | Non
     return torch.cat(parts)
 
 
-def train(base: BaseModel, image_sets: Sequence[np.ndarray], config: FinetuneConfig,
-          progress: bool = True) -> list[FinetuneResult | W2WError]:
+def train(base: BaseModel, image_sets: Sequence[np.ndarray], config: FinetuneConfig, progress: bool = True,
+          on_step: Callable[[int, int], None] | None = None) -> list[FinetuneResult | W2WError]:
     """Train every identity of `image_sets` together; one outcome per identity, in order."""
     started = time.time()
     pipe = base.pipe
@@ -116,7 +116,7 @@ def train(base: BaseModel, image_sets: Sequence[np.ndarray], config: FinetuneCon
     layout, init = shared_init(base, config)
     lora = BatchedLora(pipe.unet, layout, init, len(identities))
     try:
-        _optimise(base, lora, identities, prior, texts, config, progress)
+        _optimise(base, lora, identities, prior, texts, config, progress, on_step)
     finally:
         lora.remove()
     seconds = (time.time() - started) / max(1, len(identities))
@@ -136,7 +136,8 @@ def _prepare(base: BaseModel, images: np.ndarray, config: FinetuneConfig) -> _Id
 
 
 def _optimise(base: BaseModel, lora: BatchedLora, identities: list[_Identity], prior: torch.Tensor | None,
-              texts: tuple[torch.Tensor, ...], config: FinetuneConfig, progress: bool) -> None:
+              texts: tuple[torch.Tensor, ...], config: FinetuneConfig, progress: bool,
+              on_step: Callable[[int, int], None] | None = None) -> None:
     optimizer = torch.optim.AdamW(lora.parameters(), lr=config.learning_rate, eps=config.adam_eps,
                                   weight_decay=0.0)
     bar = tqdm(range(config.steps), desc=f"finetune x{len(identities)}", disable=not progress, leave=False)
@@ -160,6 +161,8 @@ def _optimise(base: BaseModel, lora: BatchedLora, identities: list[_Identity], p
             torch.stack(total).sum().backward()
             optimizer.step()
         bar.set_postfix(loss=f"{np.mean([i.losses[-1] for i in active.values() if i.losses]):.4f}")
+        if on_step is not None:  # every identity has taken step + 1 steps (a dropped one counts as done)
+            on_step((step + 1) * len(identities), config.steps * len(identities))
 
 
 def _final_loss(losses: list[float]) -> float:

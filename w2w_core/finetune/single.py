@@ -6,7 +6,7 @@ from a generator seeded with `config.seed`, and leaves the pipeline as it was.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -22,19 +22,22 @@ from w2w_core.lora.layout import LoraLayout
 from w2w_core.lora.vectors import flatten
 
 
-def train(base: BaseModel, image_sets: Sequence[np.ndarray], config: FinetuneConfig,
-          progress: bool = True) -> list[FinetuneResult | W2WError]:
+def train(base: BaseModel, image_sets: Sequence[np.ndarray], config: FinetuneConfig, progress: bool = True,
+          on_step: Callable[[int, int], None] | None = None) -> list[FinetuneResult | W2WError]:
     """Each identity's result in turn; an identity whose images or run fail gets its error instead."""
     outcomes: list[FinetuneResult | W2WError] = []
-    for images in image_sets:
+    total = config.steps * len(image_sets)
+    for k, images in enumerate(image_sets):
+        step_of_all = None if on_step is None else (lambda done, _, k=k: on_step(k * config.steps + done, total))
         try:
-            outcomes.append(train_one(base, images, config, progress))
+            outcomes.append(train_one(base, images, config, progress, step_of_all))
         except W2WError as error:
             outcomes.append(error)
     return outcomes
 
 
-def train_one(base: BaseModel, images: np.ndarray, config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
+def train_one(base: BaseModel, images: np.ndarray, config: FinetuneConfig, progress: bool = True,
+              on_step: Callable[[int, int], None] | None = None) -> FinetuneResult:
     """Train one identity's rank-1 LoRA from the shared init; the pipeline is left as it was."""
     started = time.time()
     pipe = base.pipe
@@ -44,7 +47,7 @@ def train_one(base: BaseModel, images: np.ndarray, config: FinetuneConfig, progr
     pipe.unet.requires_grad_(False)
     layout = attach_lora(pipe.unet, config.lora, base.model_id, base.model_hash)
     try:
-        vector, losses = _train(base, latents, prior, layout, config, progress)
+        vector, losses = _train(base, latents, prior, layout, config, progress, on_step)
     finally:
         pipe.unet.delete_adapters(ADAPTER)
     tail = losses[-max(1, len(losses) // 10) :]
@@ -52,7 +55,8 @@ def train_one(base: BaseModel, images: np.ndarray, config: FinetuneConfig, progr
 
 
 def _train(base: BaseModel, latents: torch.Tensor, prior: torch.Tensor | None, layout: LoraLayout,
-           config: FinetuneConfig, progress: bool) -> tuple[np.ndarray, list[float]]:
+           config: FinetuneConfig, progress: bool,
+           on_step: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, list[float]]:
     pipe = base.pipe
     generator = torch.Generator().manual_seed(config.seed)
     params = [p for name, p in pipe.unet.named_parameters() if ".lora_" in name]
@@ -81,6 +85,8 @@ def _train(base: BaseModel, latents: torch.Tensor, prior: torch.Tensor | None, l
         optimizer.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        if on_step is not None:
+            on_step(len(losses), config.steps)
     return flatten(lora_state_dict(pipe.unet), layout), losses
 
 
