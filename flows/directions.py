@@ -14,7 +14,7 @@ from prefect import flow
 from flows.names import directions_run, edit_run, sample_run
 from storage.boundary import redact_url
 from storage.read_config import ReadConfig
-from tasks.calibration import calibrate_task
+from tasks.calibration import calibrate_task, calibration_of_task
 from tasks.config import CalibrationConfig, EditConfig, SampleConfig
 from tasks.credentials import refuse_secrets_in_parameters
 from tasks.directions import fit_directions_task, save_directions_task
@@ -26,15 +26,20 @@ from w2w_core.directions import DirectionsConfig, directions_summary
 @flow(name="fit-directions", flow_run_name=directions_run)
 def fit_directions(store_url: str, config: DirectionsConfig = DirectionsConfig(), read: ReadConfig = ReadConfig(),
                    storage_options: Mapping[str, Any] | None = None,
-                   calibration: CalibrationConfig | None = CalibrationConfig()) -> dict[str, Any]:
+                   calibration: CalibrationConfig | None = CalibrationConfig(),
+                   calibration_from: str | None = None) -> dict[str, Any]:
     """One direction per attribute of the store, in its space's first m components; saved beside the space.
 
     calibration: on a store of the embedded world, strength 1 is measured with the probe as the edit that
     flips a typical training model (tasks/calibration.py); None keeps the raw unit.
+    calibration_from: instead, take the strength unit measured for the directions of this store (a run's
+    store that starts as the zoo takes the zoo's).
     """
     refuse_secrets_in_parameters(storage_options)
     directions = fit_directions_task(store_url, config, storage_options, read)
-    if calibration is not None:
+    if calibration_from is not None:
+        directions = calibration_of_task(directions, calibration_from, storage_options)
+    elif calibration is not None:
         directions = calibrate_task(store_url, directions, calibration, storage_options)
     where = save_directions_task(directions, store_url, storage_options)
     return {"directions_url": redact_url(where), **directions_summary(directions)}

@@ -57,7 +57,8 @@ def w2w_run(out: str = "w2w-out", config: RunConfig = RunConfig()) -> dict:
         n_models = built["done"]
         space = fit_space(store, PCAConfig(k=config.k or default_k(n_models)))
     with stages.stage(STAGES[4]):
-        directions = fit_directions(store)
+        # the zoo's measured strength unit: the run's directions are refit on the zoo's models and a few more
+        directions = fit_directions(store, calibration_from=str(ZOO_DIR) if config.use_zoo else None)
     with stages.stage(STAGES[5]):
         inversion, inverted = inversion_stage_task(store, heldout, config.report)
     with stages.stage(STAGES[6]):

@@ -23,7 +23,7 @@ from storage.weight_store import WeightStore
 from tasks.config import CalibrationConfig
 from tasks.models import base_model_for, model_images
 from w2w_core.base_model import DEFAULT_MODEL_ID
-from w2w_core.directions import Directions, calibrated, edit
+from w2w_core.directions import Directions, calibrated, edit, with_calibration_of
 from w2w_core.evaluate import flip_rates, majority
 from w2w_core.lora.layout import LoraLayout
 from w2w_core.probe import load_probe, read_models
@@ -73,6 +73,14 @@ def calibrate(store_url: str, directions: Directions, config: CalibrationConfig 
     return calibrated(directions, sweeps, config.raw_strengths, len(thetas), config.target)
 
 
+def calibration_of(directions: Directions, reference_url: str,
+                   storage_options: Mapping[str, Any] | None = None) -> Directions:
+    """`directions` with the strength unit measured for the directions saved at `reference_url`."""
+    from storage.directions_store import load_directions
+
+    return with_calibration_of(directions, load_directions(reference_url, storage_options))
+
+
 # ---- Prefect tasks ------------------------------------------------------------------------------
 
 @task(name="calibrate-directions", cache_policy=NO_CACHE)
@@ -84,3 +92,9 @@ def calibrate_task(store_url: str, directions: Directions, config: CalibrationCo
                               for name, entry in result.calibration["attributes"].items())
         get_run_logger().info(f"strength 1 set to the raw strength that flips half the models: {strengths}")
     return result
+
+
+@task(name="take-calibration", cache_policy=NO_CACHE)
+def calibration_of_task(directions: Directions, reference_url: str,
+                        storage_options: Mapping[str, Any] | None = None) -> Directions:
+    return calibration_of(directions, reference_url, storage_options)

@@ -119,9 +119,9 @@ class CalibrationConfig:
     """How strength 1 is measured on a store of the embedded world (tasks/calibration.py): training models
     edited towards what they lack along a sweep of raw strengths, read by the probe."""
 
-    models: int = 12  # training models edited per attribute (the same ones for every attribute)
+    models: int = 8  # training models edited per attribute (the same ones for every attribute)
     # the sweep, in the raw unit (the farthest training model along the direction); edits showed at 3-6
-    raw_strengths: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+    raw_strengths: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
     target: float = FLIP_TARGET  # strength 1 flips at least this share of them
     seed: int = 0  # which training models
     pictures: PicturesConfig = field(default_factory=lambda: PicturesConfig(images_per_model=3, seed=1))

@@ -213,6 +213,21 @@ def calibrated(directions: Directions, sweeps: Mapping[str, Sequence[float]], st
     return replace(directions, unit=unit, calibration=record)
 
 
+def with_calibration_of(directions: Directions, reference: Directions) -> Directions:
+    """`directions` with the raw strengths `reference` measured: for directions refit on nearly the same
+    models (a run's store that starts as the zoo and adds a few identities), whose raw units are the same
+    measure, so measuring again would cost minutes of generation for the same answer. The record says
+    where it came from; attributes `reference` did not calibrate keep their raw unit."""
+    if reference.calibration is None:
+        return directions
+    shared = {n: e for n, e in reference.calibration["attributes"].items() if n in directions.names}
+    unit = directions.unit.copy()
+    for name, entry in shared.items():
+        unit[directions.index(name)] *= entry["raw_strength"]
+    record = {**reference.calibration, "attributes": shared, "measured_on": reference.space_fingerprint}
+    return replace(directions, unit=unit, calibration=record)
+
+
 def unit_meaning(directions: Directions) -> str:
     """What strength 1 means for these directions, in a few words (for help, errors and captions)."""
     if directions.calibration is not None:

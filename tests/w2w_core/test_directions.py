@@ -142,3 +142,17 @@ def test_calibration_rescales_strength_1_to_the_measured_flip_and_says_so():
     assert "flips the attribute on 50% of training models" in unit_meaning(done)
     assert directions_summary(done)["calibrated"] == {"beard": True}
     assert raw.calibration is None  # the raw directions are not changed in place
+
+
+def test_a_refit_takes_the_measured_strengths_of_a_reference_and_names_it():
+    from w2w_core.directions import calibrated, with_calibration_of
+
+    space, (beta, labels, _) = make_space(), planted(m=20)
+    reference = calibrated(fit_directions(beta, labels, ["beard", "glasses"], space, DirectionsConfig(m=20)),
+                           {"glasses": [0.0, 1.0]}, [2.0, 4.0], models=8)
+    refit = fit_directions(beta[:-10], labels[:-10], ["beard", "glasses"], space, DirectionsConfig(m=20))
+    taken = with_calibration_of(refit, reference)
+    assert taken.unit[1] == pytest.approx(3.0 * refit.unit[1]) and taken.unit[0] == refit.unit[0]
+    assert taken.calibration["measured_on"] == reference.space_fingerprint
+    assert set(taken.calibration["attributes"]) == {"glasses"}
+    assert with_calibration_of(refit, refit) is refit  # an uncalibrated reference changes nothing
