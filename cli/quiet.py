@@ -29,7 +29,7 @@ QUIET_LEVEL = "WARNING"
 def set_verbosity(verbose: bool) -> None:
     """Before Prefect is imported: its console shows everything (`--verbose`) or warnings and errors only."""
     if verbose:
-        os.environ[CONSOLE_LEVEL] = "0"
+        os.environ[CONSOLE_LEVEL] = "NOTSET"  # ("0" is no level name: Prefect would drop its handlers)
     else:
         os.environ.setdefault(CONSOLE_LEVEL, QUIET_LEVEL)
 

@@ -24,12 +24,16 @@ def _count(value: Any, what: str) -> str:
     return f"{len(value)} {what}" if value is not None else f"all {what}"
 
 
+def _identities(n: int | None) -> str:
+    return "all identities" if n is None else f"{n} identit{'y' if n == 1 else 'ies'}"
+
+
 def named(describe: Callable[[dict[str, Any]], str]) -> Callable[[], str]:
     """A `flow_run_name` callable: `describe(parameters)`."""
     return lambda: describe(dict(flow_run.parameters))
 
 
-dataset_run = named(lambda p: f"{p.get('n_identities') or 'all'} identities into {_where(p['store_url'])}")
+dataset_run = named(lambda p: f"{_identities(p.get('n_identities'))} into {_where(p['store_url'])}")
 space_run = named(lambda p: f"space of {_where(p['store_url'])}")
 directions_run = named(lambda p: f"directions of {_where(p['store_url'])}")
 edit_run = named(lambda p: f"edit {_count(p.get('models'), 'models')} of {_where(p['store_url'])}")
