@@ -177,7 +177,7 @@ def batch_lease(store: WeightStore, rows: list[int], storage_options: Mapping[st
     leases = ChunkLeases(store.url, storage_options, ttl_s)
     lease = leases.try_acquire(chunk)
     if lease is None:
-        log(f"batch {chunk} is held by another writer: waiting for it")
+        log(f"batch {chunk} is held by another live writer ({leases.held_by(chunk) or 'leaving now'}): waiting for it")
         lease = leases.acquire(chunk, wait_s)
     if lease is None:
         raise StorageError(f"batch {chunk} of {store!r} stayed held by another live writer for {wait_s:.0f} s; "
