@@ -1,17 +1,26 @@
 """Every process a command starts ends with it: a temporary Prefect server, worker processes, an S3 server.
 
-On SIGTERM or Ctrl-C a long command ends its descendants (SIGTERM, then SIGKILL
-after a grace period) before it exits, instead of leaving them running with no
-parent. A store is safe to stop at any point: rows not written whole stay pending.
+On SIGTERM or Ctrl-C a long command releases the batch leases it holds, ends its
+descendants (SIGTERM, then SIGKILL after a grace period; a worker releases its own
+leases first), says in one line what it left, and exits (130 on Ctrl-C), instead
+of leaving them running with no parent and its batches held for a lease's ttl. A
+store is safe to stop at any point: rows not written whole stay pending.
 """
 from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 GRACE_S = 3.0  # how long descendants get to stop on SIGTERM before SIGKILL
+SAY_WAIT_S = 10.0  # how long the line of what was left may take (it reads the store) before a plain one is said
+
+_say_what_was_left: Callable[[], str] | None = None
+_ending = threading.Event()  # set once a signal began ending this command: a second one ends it at once
 
 
 def descendants(pid: int) -> list[int]:
@@ -61,11 +70,39 @@ def _state(pid: int) -> str:
 
 
 def _end_with_descendants(signum: int, frame: object) -> None:
+    if _ending.is_set():
+        os._exit(128 + signum)
+    _ending.set()
+    leases = sys.modules.get("storage.lease")  # not imported yet: this process holds none (no import in a handler)
+    if leases is not None:
+        leases.release_held()  # batches trained on threads here: their leases go before anything else
     end_descendants()
+    if _say_what_was_left is not None:
+        _say(_say_what_was_left)
     os._exit(128 + signum)
 
 
-def end_children_with_this_process() -> None:
-    """Install the handler: SIGTERM and SIGINT end this command and everything it started."""
+def _say(what_was_left: Callable[[], str]) -> None:
+    """Print `what_was_left()` on a line of its own (a plain line if it fails or takes past SAY_WAIT_S)."""
+    said: list[str] = []
+
+    def read() -> None:
+        try:
+            said.append(what_was_left())
+        except Exception:  # noqa: BLE001 - the store unreachable: the plain line is said
+            pass
+
+    reading = threading.Thread(target=read, daemon=True, name="w2w-interrupted")
+    reading.start()
+    reading.join(SAY_WAIT_S)
+    start = "\n" if sys.stderr.isatty() else ""  # after a progress bar's line and the terminal's ^C
+    print(f"{start}{said[0] if said else 'interrupted; rerun to continue'}", file=sys.stderr, flush=True)
+
+
+def end_children_with_this_process(say_what_was_left: Callable[[], str] | None = None) -> None:
+    """Install the handler: SIGTERM and SIGINT end this command and everything it started, releasing its
+    leases, then print `say_what_was_left()` (one line) if given."""
+    global _say_what_was_left
+    _say_what_was_left = say_what_was_left
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _end_with_descendants)

@@ -22,9 +22,10 @@ def run(
     """The whole idea on the embedded default: zoo + new identities -> w2w space -> samples, edits, inversions."""
     with failing_cleanly():
         config = RunConfig(n_identities=n_identities, use_zoo=zoo, n_heldout=heldout, k=k)
+        from cli.dataset import what_the_build_left
         from cli.processes import end_children_with_this_process
 
-        end_children_with_this_process()  # SIGTERM / Ctrl-C end everything this command starts
+        end_children_with_this_process(what_the_build_left)  # SIGTERM / Ctrl-C end all it starts, say what is left
         from flows.end_to_end import w2w_run
         from cli.quiet import quiet_prefect_tracebacks
 
