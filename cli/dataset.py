@@ -17,10 +17,7 @@ from pathlib import Path
 
 import typer
 
-from cli.errors import fail, failing_cleanly
-from storage.format import DTYPES
-from storage.status import status_text
-from storage.weight_store import WeightStore
+from cli.errors import at_least_one, fail, failing_cleanly
 from tasks.config import DatasetConfig, FanOutConfig
 from w2w_core.errors import W2WError
 from w2w_core.finetune.config import FinetuneConfig
@@ -63,8 +60,10 @@ def build(
     with failing_cleanly():
         if n is None and identities is None:
             fail("say how many identities of the embedded world to train (--n N), or give --identities MANIFEST")
-        if n is not None and n < 1:
-            fail(f"--n must be positive, got {n}")
+        if n is not None:
+            at_least_one("--n", n)
+        from storage.format import DTYPES  # Zarr: imported once the command runs, not for every `w2w`
+
         if dtype not in DTYPES:
             fail(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         finetune = FinetuneConfig(steps=steps, learning_rate=learning_rate, instance_prompt=instance_prompt,
@@ -93,6 +92,9 @@ def build(
         with store_progress(url, n, enabled=progress):
             summary = build_weights_dataset(url, n, config, fan_out)
     except DatasetIncompleteError as err:
+        from storage.status import status_text
+        from storage.weight_store import WeightStore
+
         typer.echo(status_text(WeightStore.open(url, read_only=True))[0])
         fail(f"incomplete: {err}", EXIT_INCOMPLETE)
     except W2WError as err:
@@ -115,6 +117,9 @@ def status(
     mark_failed: bool = typer.Option(False, "--mark-failed", help="With --verify: mark bad rows failed so a rerun retrains them."),
 ) -> None:
     """Show how far the weight dataset at URL is; exit 1 if --verify finds bad rows."""
+    from storage.status import status_text
+    from storage.weight_store import WeightStore
+
     with failing_cleanly():
         text, ok = status_text(WeightStore.open(url, read_only=not mark_failed), verify, mark_failed)
     typer.echo(text)

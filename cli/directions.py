@@ -31,12 +31,7 @@ def fit(
     with failing_cleanly():
         config = DirectionsConfig(m=m, method=method, debias=tuple(a.strip() for a in debias.split(",") if a.strip()),
                                   debias_mode=debias_mode)
-        from storage.space_store import load_space
-
-        space = load_space(store_url)  # no space: one clear line before Prefect starts
-        if config.m is not None and config.m > space.k:
-            raise InputError(f"m={config.m}, but the space at {store_url} has {space.k} components: lower m "
-                             "or refit the space with a larger k")
+        _check_store_has(store_url, config)
         from flows.directions import fit_directions
         from cli.quiet import quiet_prefect_tracebacks
 
@@ -44,3 +39,18 @@ def fit(
 
         result = fit_directions(store_url, config)
     typer.echo(json.dumps(result, indent=2))
+
+
+def _check_store_has(store_url: str, config: DirectionsConfig) -> None:
+    """Before Prefect starts: the store has a space of at least m components and every attribute to debias."""
+    from storage.space_store import load_space
+    from storage.weight_store import WeightStore
+
+    space = load_space(store_url)  # no space: one clear line
+    if config.m is not None and config.m > space.k:
+        raise InputError(f"m={config.m}, but the space at {store_url} has {space.k} components: lower m "
+                         "or refit the space with a larger k")
+    names = WeightStore.open(store_url, read_only=True).attribute_names
+    unknown = [a for a in config.debias if a not in names]
+    if unknown:
+        raise InputError(f"cannot debias against {unknown}: the store's attributes are {', '.join(names)}")

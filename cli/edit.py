@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from cli.errors import failing_cleanly
+from cli.errors import at_least_one, failing_cleanly
 from tasks.config import ZOO_DIR, EditConfig, PicturesConfig, SampleConfig
+from w2w_core.errors import InputError
 
 STORE_HELP = "weight store whose space and directions are used (default: the embedded zoo)"
 
@@ -26,11 +27,15 @@ def edit(
 ) -> None:
     """Edit an identity model along attribute directions; write the edited LoRA files and a picture."""
     with failing_cleanly():
-        from tasks.editing import edit_model, parse_edits, parse_sweep
+        from tasks.inputs import check_edit, parse_edits, parse_sweep  # no torch or Prefect: errors come in a second
 
         edits, swept = parse_edits(add or []), parse_sweep(sweep)
-        config = EditConfig(format=format, delay_t=delay, pictures=PicturesConfig(images_per_model=n, seed=seed))
-        summary = edit_model(model, store, out, edits, swept, config, model_dir=model_dir)
+        pictures = PicturesConfig(images_per_model=at_least_one("--n", n), seed=seed)
+        config = EditConfig(format=format, delay_t=delay, pictures=pictures)
+        inputs = check_edit(model, store, edits, swept, model_dir=model_dir)
+        from tasks.editing import edit_checked
+
+        summary = edit_checked(model, inputs, out, edits, swept, config)
     typer.echo(json.dumps(summary, indent=2))
 
 
@@ -51,7 +56,13 @@ def sample(
 ) -> None:
     """Sample new identity models from the space; each a LoRA file, shown beside its nearest training identity."""
     with failing_cleanly():
-        config = SampleConfig(n=n, m=m, spread=spread, seed=seed, method=method, contrast=contrast, mix=mix)
+        if spread < 0:
+            raise InputError(f"--spread must be >= 0 (1: the training models' spread), got {spread}")
+        config = SampleConfig(n=at_least_one("--n", n), m=m if m is None else at_least_one("--m", m), spread=spread,
+                              seed=seed, method=method, contrast=contrast, mix=mix)
+        from tasks.inputs import check_store
+
+        check_store(store, model_dir=model_dir)  # no space, or no model folder: said before torch or Prefect load
         from tasks.sampling import sample_models
 
         summary = sample_models(store, out, config, model_dir=model_dir)

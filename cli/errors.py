@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import typer
 
-from w2w_core.errors import W2WError
+from w2w_core.errors import InputError, W2WError
 
 EXIT_BAD_INPUT = 2  # the user's input (or store, or file) was wrong: the message says what to change
 
@@ -43,3 +43,10 @@ def failing_cleanly() -> Iterator[None]:
         yield
     except W2WError as error:
         fail(error)
+
+
+def at_least_one(option: str, value: int) -> int:
+    """`value`, refused below 1 in the same words by every command that takes a count (`--n` and friends)."""
+    if value < 1:
+        raise InputError(f"{option} must be at least 1, got {value}")
+    return value

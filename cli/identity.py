@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cli.errors import fail, failing_cleanly
+from cli.errors import at_least_one, fail, failing_cleanly
 from w2w_core.finetune.config import FinetuneConfig
 from w2w_core.world.prompts import INSTANCE_PROMPT
 
@@ -25,9 +25,11 @@ def finetune(
     """Fine-tune rank-1 LoRAs of one or more identities, together in one batch; write each LoRA file."""
     with failing_cleanly():
         config = FinetuneConfig(steps=steps, learning_rate=learning_rate, prior_weight=prior_weight)
-        from tasks.identity import check_output_folder, finetune_many
+        from tasks.inputs import check_finetune  # no torch: errors come in a second
 
-        check_output_folder(out)
+        check_finetune(seed or [], images or [], folders or [], out, model)
+        from tasks.identity import finetune_many
+
         summary = finetune_many(seed or [], images or [], folders or [], out, model, config)
     typer.echo(json.dumps(summary, indent=2))
     if summary["failed"]:
@@ -45,6 +47,10 @@ def generate(
 ) -> None:
     """Generate a PNG grid from the base model, with a LoRA file applied if given."""
     with failing_cleanly():
+        from tasks.inputs import check_generate  # no torch: errors come in a second
+
+        at_least_one("--n", n)
+        check_generate(lora, model)
         from tasks.identity import generate_grid
 
         path = generate_grid(lora, prompt, out, n, seed, model)

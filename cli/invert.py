@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from cli.errors import failing_cleanly
-from tasks.config import ZOO_DIR, EditConfig
+from cli.errors import at_least_one, failing_cleanly
+from tasks.config import ZOO_DIR, EditConfig, PicturesConfig
 from w2w_core.inversion.config import InversionConfig
 
 
@@ -20,16 +20,24 @@ def invert(
     clamp: float = typer.Option(InversionConfig.clamp, help="keep each coefficient within this many training stds of its mean"),
     prior_weight: float = typer.Option(InversionConfig.prior_weight, help="prior preservation on base-model class images (0: off)"),
     mask: list[Path] = typer.Option(None, "--mask", help="binary mask PNG per image (white: kept), in the images' order"),
-    out: Path = typer.Option(Path("w2w-out/invert"), help="folder for <image>.safetensors and <image>.coefficients.json"),
+    out: Path = typer.Option(Path("w2w-out/invert"), help="folder for <image>.safetensors, <image>.coefficients.json "
+                             "and invert.png"),
     format: str = typer.Option(EditConfig.format, help="LoRA file format: diffusers | kohya"),
+    n: int = typer.Option(PicturesConfig.images_per_model, "--n", help="images of each inverted model in invert.png"),
+    seed: int = typer.Option(PicturesConfig.seed, help="noise seed of those images"),
     model_dir: Path = typer.Option(None, "--model", help="diffusers base model folder (default: the one the store was built on)"),
 ) -> None:
-    """Invert images into the w2w space; each becomes a LoRA file that `w2w edit` and `w2w generate` take."""
+    """Invert images into the w2w space; each becomes a LoRA file that `w2w edit` and `w2w generate` take, shown
+    in invert.png beside its input."""
     with failing_cleanly():
         config = InversionConfig(m=m, steps=steps, learning_rate=learning_rate, clamp=clamp, prior_weight=prior_weight)
         EditConfig(format=format)  # an unknown format fails here
-        from tasks.inversion import invert_images
+        pictures = PicturesConfig(images_per_model=at_least_one("--n", n), seed=seed)
+        from tasks.inputs import check_invert  # no torch or Prefect: errors come in a second
 
-        summary = invert_images(list(images), store, out, config, list(mask) if mask else None, format,
-                                model_dir=model_dir)
+        masks = list(mask) if mask else None
+        inputs = check_invert(list(images), store, config, masks, model_dir=model_dir)
+        from tasks.inversion import invert_checked
+
+        summary = invert_checked(list(images), inputs, out, config, masks, format, pictures=pictures)
     typer.echo(json.dumps(summary, indent=2))

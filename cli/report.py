@@ -17,7 +17,7 @@ def report(
     with failing_cleanly():
         from cli.processes import end_children_with_this_process
         from cli.quiet import quiet_prefect_tracebacks
-        from tasks.store_report import check_reportable
+        from tasks.inputs import check_reportable
 
         check_reportable(store, heldout)  # before Prefect starts: a bad store fails in a second, in one line
         end_children_with_this_process()

@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 
 from cli.errors import failing_cleanly
-from storage.format import SPACE_GROUP
 from storage.read_config import ReadConfig
 from w2w_core.pca import PCAConfig
 from w2w_core.pca.backend import array_module
@@ -71,15 +70,18 @@ def _check_store_can_fit(store_url: str, k: int) -> None:
 @app.command()
 def show(
     url: str = typer.Argument(..., help="weight store (its space/ group is read), or a space with --group ''"),
-    group: str = typer.Option(SPACE_GROUP, help="group of the space under URL ('' for URL itself)"),
+    group: str = typer.Option(None, help="group of the space under URL ('' for URL itself; default: the store's "
+                              "space group, `space`)"),
     plot: Path = typer.Option(Path("w2w-out/space.png"), help="PNG to write"),
 ) -> None:
     """Print the explained-variance summary of a saved space and write a plot."""
+    from storage.format import SPACE_GROUP
     from storage.space_store import load_space
-    from tasks.space import write_space_plot
     from w2w_core.space import summary
 
     with failing_cleanly():
-        space = load_space(url, group=group or None)
+        space = load_space(url, group=SPACE_GROUP if group is None else (group or None))
+    from tasks.space import write_space_plot  # matplotlib and Prefect: once the space is known to be there
+
     typer.echo(json.dumps(summary(space), indent=2))
     typer.echo(f"wrote {write_space_plot(space, plot)}")

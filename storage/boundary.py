@@ -40,6 +40,16 @@ def is_transport_error(err: BaseException) -> bool:
     return _is_connection_error(err) or isinstance(err, (PermissionError, ConnectionError, TimeoutError))
 
 
+CREDENTIALS_HOWTO = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for a server other "
+                     "than AWS) in the environment; a Prefect deployment can instead name a Prefect Secret block "
+                     "holding key and secret as credentials_block (docs/deployments.md)")
+
+
+def _is_missing_credentials(err: BaseException) -> bool:
+    """botocore found no key pair anywhere it looks (environment, ~/.aws, instance metadata), or half of one."""
+    return bool({cls.__name__ for cls in type(err).__mro__} & {"NoCredentialsError", "PartialCredentialsError"})
+
+
 def _is_library_error(err: BaseException) -> bool:
     module = type(err).__module__.split(".")[0]
     return isinstance(err, OSError) or module in {"botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec"}
@@ -49,6 +59,8 @@ def translate(err: BaseException, url: str, action: str,
               storage_options: Mapping[str, Any] | None = None) -> StorageError:
     """A `StorageError` that says what `action` on `url` met, and what to do about it."""
     where = f"{redact_url(url)}{_endpoint(storage_options)}"
+    if _is_missing_credentials(err):
+        return StorageError(f"no S3 credentials for {where} (needed to {action}): {CREDENTIALS_HOWTO}")
     if isinstance(err, PermissionError) and is_s3(url):
         return StorageError(
             f"S3 refused the credentials for {where} while trying to {action}: the access key id "

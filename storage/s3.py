@@ -284,6 +284,7 @@ def check_bucket_access(url: str, config: S3Config) -> None:
     import s3fs  # only needed for S3 URLs
 
     options = storage_options_for(config)
+    check_endpoint(url, options)  # a server that takes no connection: said at once, not after botocore's retries
     bucket = url.split("://", 1)[1].split("/", 1)[0]
     with storage_errors(url, "list the bucket", options):
         s3fs.S3FileSystem(**options).ls(bucket)

@@ -80,8 +80,8 @@ class WeightStore:
                 group = zarr.open_group(url, mode="r" if read_only else "r+", zarr_format=3,
                                         storage_options=options)
             except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:
-                raise StoreNotFoundError(f"no weight store at {redact_url(url)}: create it first "
-                                         "(`w2w dataset build`, or WeightStore.create / open_or_create)") from err
+                raise StoreNotFoundError(f"no weight store at {redact_url(url)}: check the path, or create it first "
+                                         f"with `w2w dataset build {redact_url(url)} --n N`") from err
             fmt.check_format(group, url)
             store = cls(group, url, options, read_only, given_options=storage_options)
         if expect_layout is not None:

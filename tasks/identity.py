@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from storage.files import write_atomic
-from storage.identity_files import IMAGE_SUFFIXES
 from tasks.config import DatasetConfig
+from tasks.inputs import check_finetune, check_generate, image_folder_files
 from w2w_core import world
 from w2w_core.base_model import BaseModel, load_base_model
 from w2w_core.errors import InputError, LayoutMismatchError, W2WError
@@ -43,12 +43,7 @@ def identity_images(seed: int | None, files: list[Path] | None, size: int,
 
 def folder_images(folder: Path, size: int) -> np.ndarray:
     """Every image file directly inside `folder`, sorted by name: one identity."""
-    if not Path(folder).is_dir():
-        raise InputError(f"images folder {folder} does not exist")
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise InputError(f"images folder {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-    return load_image_files(files, size)
+    return load_image_files(image_folder_files(folder), size)
 
 
 def identities_to_train(seeds: list[int], files: list[Path], folders: list[Path], size: int) -> dict[str, np.ndarray]:
@@ -66,12 +61,6 @@ def identities_to_train(seeds: list[int], files: list[Path], folders: list[Path]
     return named
 
 
-def check_output_folder(out: Path) -> None:
-    """Refuse before any training if the outputs cannot be written where asked."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file; give a folder for the LoRA files")
-
-
 def save_finetune(result: FinetuneResult, out: Path) -> dict:
     """lora.safetensors (diffusers format), theta.npy and layout.json in `out`."""
     export_lora_file(result.vector, result.layout, out / "lora.safetensors")
@@ -87,7 +76,7 @@ def finetune_many(seeds: list[int], files: list[Path], folders: list[Path], out:
                   config: FinetuneConfig) -> dict:
     """Fine-tune every identity asked for as one batch; one identity's outputs go to `out` itself,
     several to `out/<name>/` (seed-N, or the folder's name). Failed identities are listed with why."""
-    check_output_folder(out)
+    check_finetune(seeds, files, folders, out, model)
     base = load_base_model(model)
     named = identities_to_train(seeds, files, folders, base.image_size)
     outcomes = finetune_identities(base, list(named.values()), config)
@@ -102,6 +91,7 @@ def finetune_many(seeds: list[int], files: list[Path], folders: list[Path], out:
 
 def generate_grid(lora: Path | None, prompt: str, out: Path, n: int, seed: int, model: Path | None) -> Path:
     """Images from the base model, with a diffusers LoRA file loaded the ordinary way if given."""
+    check_generate(lora, model)
     base = load_base_model(model)
     if lora is not None:
         load_lora_file(base, lora)

@@ -14,14 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from storage.files import write_atomic
 from storage.weight_store import WeightStore
 from tasks.config import PicturesConfig
-from w2w_core.base_model import DEFAULT_MODEL_DIR, DEFAULT_MODEL_ID, BaseModel, load_base_model
 from w2w_core.errors import InputError
-from w2w_core.generate import generate_many
-from w2w_core.lora.files import export_kohya_file, export_lora_file, import_lora_file, refuse_pickle
+from w2w_core.lora.files import check_lora_file, export_kohya_file, export_lora_file, import_lora_file, refuse_pickle
 from w2w_core.lora.layout import LoraLayout, check_vector
+
+if TYPE_CHECKING:  # torch and diffusers load only where a model is generated with: the checks need neither
+    from w2w_core.base_model import BaseModel
 
 FORMATS = {"diffusers": export_lora_file, "kohya": export_kohya_file}
 
@@ -36,6 +39,17 @@ def load_model(model: str, store: WeightStore) -> tuple[np.ndarray, str]:
     if path.suffix == ".safetensors" or path.is_file():
         return import_lora_file(path, layout), path.stem
     return _store_row(model, store)
+
+
+def check_model(model: str, store: WeightStore) -> str:
+    """MODEL's short name, once it is known to be θ of the store's layout: what `load_model` refuses, refused
+    without torch (a LoRA file from its header, a .npy or a store row read in full: they are small)."""
+    path = Path(model)
+    refuse_pickle(path)
+    if path.suffix == ".safetensors" or (path.suffix != ".npy" and path.is_file()):
+        check_lora_file(path, LoraLayout.from_dict(store.layout))
+        return path.stem
+    return load_model(model, store)[1]
 
 
 def _load_theta(path: Path, layout: LoraLayout) -> np.ndarray:
@@ -74,14 +88,26 @@ def save_model(vector: np.ndarray, layout: LoraLayout, path: Path, format: str =
 def base_model_for(layout: LoraLayout, folder: Path | None = None) -> BaseModel:
     """The base model a layout was trained on: `folder` if given, else the embedded model or the
     folder the layout names; a model of another hash is refused by generation."""
-    if folder is None:
-        folder = DEFAULT_MODEL_DIR if layout.base_model_id == DEFAULT_MODEL_ID else Path(layout.base_model_id)
-    return load_base_model(folder)
+    from w2w_core.base_model import load_base_model
+
+    return load_base_model(base_model_folder(layout, folder))
+
+
+def base_model_folder(layout: LoraLayout, folder: Path | None = None) -> Path:
+    """The folder of the base model a layout was trained on (`folder` if given), checked to be a diffusers
+    model folder before anything loads it."""
+    from w2w_core.base_model_folder import check_model_folder, default_folder_for
+
+    folder = default_folder_for(layout.base_model_id) if folder is None else Path(folder)
+    check_model_folder(folder)
+    return folder
 
 
 def model_images(base: BaseModel, vectors: np.ndarray, layout: LoraLayout, pictures: PicturesConfig,
                  delayed: tuple[np.ndarray, int] | None = None) -> np.ndarray:
     """uint8 [M, n, H, W, 3]: `pictures.images_per_model` images of each model, all from the same noise."""
+    from w2w_core.generate import generate_many
+
     return generate_many(base, vectors, layout, pictures.prompt, pictures.images_per_model, pictures.seed,
                          pictures.steps, delayed=delayed)
 

@@ -17,24 +17,7 @@ from storage.boundary import redact_url
 from storage.directions_store import load_directions
 from storage.space_store import load_space
 from storage.weight_store import WeightStore
-from w2w_core.errors import InputError
-
-
-def check_reportable(store_url: str, heldout_url: str | None) -> None:
-    """Fail before any work unless the store has done rows, a space and directions (and the held-out
-    store, if given, has at least two done rows to invert)."""
-    store = WeightStore.open(store_url, read_only=True)
-    done = store.done_rows()
-    if not len(done):
-        raise InputError(f"{redact_url(store_url)} has no trained rows to show")
-    if (store.identity_seeds(done[:8]) < 0).any():
-        raise InputError(f"{redact_url(store_url)} holds identities from outside the embedded world: the report "
-                         "renders each identity and reads images with the world's probe, so it shows world stores "
-                         "only; use `w2w sample` and `w2w edit` on this one")
-    load_space(store_url)
-    load_directions(store_url)
-    if heldout_url is not None and len(WeightStore.open(heldout_url, read_only=True).done_rows()) < 2:
-        raise InputError(f"the held-out store {redact_url(heldout_url)} needs at least 2 trained rows to invert")
+from tasks.inputs import check_reportable
 
 
 def first_done_rows(store_url: str, n: int) -> list[int]:

@@ -17,11 +17,9 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
+from w2w_core.base_model_folder import DEFAULT_MODEL_DIR, DEFAULT_MODEL_ID  # noqa: F401 - light, re-exported
 from w2w_core.errors import InputError
 from w2w_core.text import TextEncoderConfig, build_text_encoder, build_tokenizer
-
-DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "tiny_sd"
-DEFAULT_MODEL_ID = "w2w/tiny-sd-faces"
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,16 @@ def decode_image(name: str, data: bytes, size: int) -> tuple[np.ndarray, tuple[i
     except Image.DecompressionBombError as error:  # PIL's own limit, met while reading the header
         raise InputError(f"image {name} is too large: {error}; refused before decoding") from error
     except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise InputError(f"image {name} is not a readable image file (or is truncated): {error}") from error
+        raise InputError(f"image {name} is not a readable image file: {unreadable_image_reason(data, error)}") from error
+
+
+def unreadable_image_reason(data: bytes, error: Exception) -> str:
+    """Why PIL could not read an image file's bytes, in words (PIL's own message names a BytesIO object)."""
+    if not data:
+        return "the file is empty (0 bytes)"
+    if isinstance(error, UnidentifiedImageError):
+        return "its bytes are in no image format PIL reads (PNG, JPEG, WebP, BMP, GIF, TIFF...)"
+    return f"it is truncated or damaged ({error})"
 
 
 def decode_images(files: Sequence[tuple[str, bytes]], size: int, what: str = "images",

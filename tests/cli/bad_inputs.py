@@ -3,11 +3,13 @@
 `CASES` is the table docs/reliability.md shows; `prepare` makes the files the
 cases point at (a small store with a space and directions, images, LoRA files,
 manifests) and `run_case` runs one case as a user would, in a fresh process.
-tests/cli/test_bad_input.py runs them all; scripts/bad_input_table.py prints the table.
+tests/cli/test_bad_input.py runs them all; benchmarks/bad_input_latency.py prints the table with the
+seconds each took (the bar: within 2 s for every case that needs no model loaded).
 """
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ class Case:
     problem: str  # what is wrong, in the words of the table
     args: tuple[str, ...]  # after the command; {name} fields are filled from `prepare`
     expect: str  # a piece of the one-line message
+    env: tuple[tuple[str, str], ...] = ()  # environment variables of this case ({name} fields filled too)
+    needs_model: bool = False  # only a loaded base model can tell (so the 2 s bar does not apply)
 
 
 CASES: tuple[Case, ...] = (
@@ -38,10 +42,14 @@ CASES: tuple[Case, ...] = (
     Case("generate", "missing LoRA file", ("{missing}.safetensors", "--out", "{out}/g.png"), "does not exist"),
     Case("generate", "a pickle LoRA file", ("{pickle_file}", "--out", "{out}/g.png"), "pickle file"),
     Case("generate", "a corrupt safetensors file", ("{text_file_st}", "--out", "{out}/g.png"), "not a readable safetensors"),
-    Case("generate", "a LoRA tensor of the wrong shape", ("{wrong_shape_lora}", "--out", "{out}/g.png"), "has shape"),
-    Case("generate", "zero images", ("--n", "0", "--out", "{out}/g.png"), "at least 1"),
+    Case("generate", "a LoRA tensor of the wrong shape", ("{wrong_shape_lora}", "--out", "{out}/g.png"), "has shape",
+         needs_model=True),
+    Case("generate", "zero images", ("--n", "0", "--out", "{out}/g.png"), "--n must be at least 1, got 0"),
+    Case("generate", "--n -3", ("--n", "-3", "--out", "{out}/g.png"), "--n must be at least 1, got -3"),
+    Case("generate", "not a diffusers model folder", ("--model", "{empty_dir}", "--out", "{out}/g.png"), "not a diffusers model folder"),
     Case("dataset build", "neither --n nor a manifest", ("{out}/s",), "say how many identities"),
-    Case("dataset build", "zero identities", ("{out}/s", "--n", "0"), "must be positive"),
+    Case("dataset build", "zero identities", ("{out}/s", "--n", "0"), "--n must be at least 1, got 0"),
+    Case("dataset build", "--n -3", ("{out}/s", "--n", "-3"), "--n must be at least 1, got -3"),
     Case("dataset build", "zero batch size", ("{out}/s", "--n", "4", "--batch-size", "0"), "batch_size must be positive"),
     Case("dataset build", "zero AdamW eps", ("{out}/s", "--n", "4", "--adam-eps", "0"), "adam_eps must be positive"),
     Case("dataset build", "unknown dtype", ("{out}/s", "--n", "4", "--dtype", "float64"), "dtype must be one of"),
@@ -56,6 +64,8 @@ CASES: tuple[Case, ...] = (
     Case("dataset status", "missing store", ("{missing}",), "no weight store at"),
     Case("dataset status", "a folder that is not a store", ("{empty_dir}",), "no weight store at"),
     Case("dataset status", "unreachable S3 server", (UNREACHABLE_S3,), "could not reach the object store"),
+    Case("dataset status", "S3 without credentials", ("s3://w2w/store",), "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+         env=(("AWS_ENDPOINT_URL", "{listening_endpoint}"),)),
     Case("space fit", "missing store", ("{missing}", "--k", "4"), "no weight store at"),
     Case("space fit", "k = 0", ("{store}", "--k", "0"), "k must be at least 1"),
     Case("space fit", "k larger than the done rows", ("{store}", "--k", "500"), "done rows"),
@@ -74,19 +84,30 @@ CASES: tuple[Case, ...] = (
     Case("edit", "malformed edit", ("0", "--store", "{store}", "--add", "beard", "--out", "{out}"), "ATTRIBUTE=STRENGTH"),
     Case("edit", "nothing to edit", ("0", "--store", "{store}", "--out", "{out}"), "nothing to edit"),
     Case("edit", "a pickle model file", ("{pickle_file}", "--store", "{store}", "--add", "beard=1", "--out", "{out}"), "pickle file"),
+    Case("edit", "missing LoRA file", ("{missing}.safetensors", "--store", "{store}", "--add", "beard=1", "--out", "{out}"), "does not exist"),
+    Case("edit", "a typo in the store path", ("0", "--store", "{missing}", "--add", "beard=1", "--out", "{out}"), "no weight store at"),
+    Case("edit", "--n -3", ("0", "--store", "{store}", "--add", "beard=1", "--n", "-3", "--out", "{out}"), "--n must be at least 1, got -3"),
+    Case("edit", "a LoRA file of another base model, without w2w's metadata", ("{alien_lora}", "--store", "{store}", "--add",
+         "beard=1", "--out", "{out}"), "made for another base model or rank: tensor"),
+    Case("edit", "not a diffusers model folder", ("0", "--store", "{store}", "--add", "beard=1", "--model", "{empty_dir}", "--out", "{out}"),
+         "not a diffusers model folder"),
     Case("edit", "no such model", ("nobody", "--store", "{store}", "--add", "beard=1", "--out", "{out}"), "no model 'nobody'"),
     Case("edit", "a LoRA file of another base model", ("{other_base_lora}", "--store", "{store}", "--add", "beard=1", "--out", "{out}"), "was trained on other/model"),
     Case("edit", "store without directions", ("0", "--store", "{bare_store}", "--add", "beard=1", "--out", "{out}"), "no w2w space at"),
     Case("edit", "unknown LoRA format", ("0", "--store", "{store}", "--add", "beard=1", "--format", "ckpt", "--out", "{out}"), "unknown LoRA format"),
     Case("edit", "delayed injection past the schedule", ("0", "--store", "{store}", "--add", "beard=1", "--delay", "5000", "--out", "{out}"), "delay_t is a timestep"),
-    Case("sample", "zero samples", ("{store}", "--n", "0", "--out", "{out}"), "need n >= 1"),
-    Case("sample", "negative spread", ("{store}", "--spread", "-1", "--out", "{out}"), "spread >= 0"),
+    Case("sample", "zero samples", ("{store}", "--n", "0", "--out", "{out}"), "--n must be at least 1, got 0"),
+    Case("sample", "--n -3", ("{store}", "--n", "-3", "--out", "{out}"), "--n must be at least 1, got -3"),
+    Case("sample", "negative spread", ("{store}", "--spread", "-1", "--out", "{out}"), "--spread must be >= 0"),
+    Case("sample", "a typo in the store path", ("{missing}", "--out", "{out}"), "no weight store at"),
     Case("sample", "unknown method", ("{store}", "--method", "uniform", "--out", "{out}"), "unknown sampling method"),
     Case("sample", "negative contrast", ("{store}", "--method", "attributes", "--contrast", "-1", "--out", "{out}"),
          "contrast must be >= 0"),
     Case("sample", "mixing one training model", ("{store}", "--method", "mix", "--mix", "1", "--out", "{out}"),
          "mix must be >= 2"),
     Case("sample", "store without a space", ("{bare_store}", "--out", "{out}"), "no w2w space at"),
+    Case("invert", "missing image file", ("{missing}.png", "--store", "{store}", "--out", "{out}"), "does not exist"),
+    Case("invert", "--n -3", ("{image}", "--store", "{store}", "--n", "-3", "--out", "{out}"), "--n must be at least 1, got -3"),
     Case("invert", "a file that is not an image", ("{text_file}", "--store", "{store}", "--out", "{out}"), "not a readable image file"),
     Case("invert", "an empty image file", ("{empty_file}", "--store", "{store}", "--out", "{out}"), "not a readable image file"),
     Case("invert", "a 1-pixel image", ("{one_pixel}", "--store", "{store}", "--out", "{out}"), "too small"),
@@ -114,7 +135,9 @@ def run_case(case: Case, paths: dict[str, str], out: Path) -> subprocess.Complet
     args = [a.format(out=out, **paths) for a in case.args]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PREFECT_API"))}
     env.update(AWS_ENDPOINT_URL="http://127.0.0.1:9", PYTHONPATH=str(REPO), OMP_NUM_THREADS="1",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false")
+               PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)  # this user's ~/.aws: not read
+    env.update({name: value.format(**paths) for name, value in case.env})
     if case.command == "s3 check":
         env.update(AWS_ACCESS_KEY_ID="kid", AWS_SECRET_ACCESS_KEY="not-a-secret")
     command = [sys.executable, "-c", "from cli.main import main; main()", *case.command.split(), *args]
@@ -184,11 +207,29 @@ def prepare(folder: Path, model_dir: Path) -> dict[str, str]:
     mine = LoraLayout.from_dict(WeightStore.open(paths["store"], read_only=True).layout)
     other = LoraLayout(mine.keys, mine.shapes, mine.spec, "other/model", "0123456789abcdef")
     export_lora_file(np.zeros(other.n_params, np.float32), other, folder / "other-base.safetensors")
+    # a LoRA of another base model written by another tool: no w2w metadata, half the tensors, one wider
+    alien = {"unet." + k: torch.zeros(s) for k, s in list(zip(mine.keys, mine.shapes))[: len(mine.keys) // 2]}
+    alien["unet." + mine.keys[0]] = torch.zeros(mine.shapes[0][0], 2 * mine.shapes[0][1])
+    save_file(alien, folder / "alien.safetensors")
     manifests = {"manifest_no_id": "name,images\na,x\n", "manifest_duplicates": "id,images\na,x\na,y\n",
                  "manifest_bad_labels": "id,images,male\na,x,2\n"}
     for name, text in manifests.items():
         (folder / f"{name}.csv").write_text(text)
         paths[name] = str(folder / f"{name}.csv")
     paths.update({name: str(path) for name, path in files.items()})
-    paths.update(wrong_shape_lora=str(folder / "wrong-shape.safetensors"), other_base_lora=str(folder / "other-base.safetensors"))
+    paths.update(wrong_shape_lora=str(folder / "wrong-shape.safetensors"), other_base_lora=str(folder / "other-base.safetensors"),
+                 alien_lora=str(folder / "alien.safetensors"), listening_endpoint=listening_endpoint())
     return paths
+
+
+_LISTENERS: list[socket.socket] = []  # kept open while the cases run
+
+
+def listening_endpoint() -> str:
+    """An http:// endpoint that takes connections and never answers: a request that gets as far as being
+    sent would hang, so a case that uses it shows that its error came before any request."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    _LISTENERS.append(listener)
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"

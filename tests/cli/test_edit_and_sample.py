@@ -138,17 +138,44 @@ def test_the_applications_on_an_s3_store(s3_url, s3_env, tmp_path, tiny_model_di
     (lambda p: Image.new("RGB", (32, 32)).save(p), ["--prior-weight", "-1"], "prior_weight must be >= 0"),
 ])
 def test_invert_refuses_bad_input_before_any_model_loads(store, tmp_path, make, extra, message, monkeypatch):
-    import tasks.models
+    import w2w_core.base_model
 
     image = tmp_path / "in.png"
     make(image)
     Image.new("L", (16, 16), 255).save(tmp_path / "other.png")
     Image.new("L", (32, 32), 128).save(tmp_path / "grey.png")
     extra = [{"MASK_OTHER_SIZE": str(tmp_path / "other.png"), "MASK_GREY": str(tmp_path / "grey.png")}.get(a, a) for a in extra]
-    monkeypatch.setattr(tasks.models, "load_base_model", lambda *a: pytest.fail("a model was loaded"))
+    monkeypatch.setattr(w2w_core.base_model, "load_base_model", lambda *a: pytest.fail("a model was loaded"))
     result = runner.invoke(w2w, ["invert", str(image), "--store", store, "--out", str(tmp_path / "o"), *extra])
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_invert_writes_a_picture_of_each_input_beside_its_models_images(store, tmp_path, tiny_model_dir):
+    """Like edit.png and samples.png: one row per input image, the input first, then --n generated images;
+    the summary names the file."""
+    from tests.w2w_core.test_identities import png
+    from w2w_core import world
+
+    images = []
+    for seed in (3, 9):
+        images.append(tmp_path / f"face{seed}.png")
+        images[-1].write_bytes(png(world.render_identity(world.make_identity(seed), 1, 32)[0]))
+    out = tmp_path / "i"
+    result = runner.invoke(w2w, ["invert", *map(str, images), "--store", store, "--steps", "2", "--n", "3",
+                                 "--out", str(out), "--model", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    summary = _json(result.output)
+    assert summary["grid"] == str(out / "invert.png") and sorted(summary["models"]) == ["face3", "face9"]
+    grid = Image.open(summary["grid"])
+    assert grid.format == "PNG" and grid.width > 1.5 * grid.height  # 4 columns (the input, 3 images) by 2 rows
+    pixels = np.asarray(grid.convert("RGB"))
+    for row, image in enumerate(images):  # each input's background colour: in the first column, in its own row
+        background = np.asarray(Image.open(image).convert("RGB"))[0, 0]
+        ys, xs = np.nonzero((pixels == background).all(-1))
+        assert len(xs) > 100, (row, len(xs))
+        assert np.quantile(xs, 0.95) < 0.3 * grid.width
+        assert (np.median(ys) < grid.height / 2) == (row == 0)
 
 
 def test_invert_refuses_a_store_without_a_space(tmp_path, tiny_model_dir, prefect_api):

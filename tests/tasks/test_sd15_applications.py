@@ -55,13 +55,14 @@ def test_edit_sample_and_invert_run_on_an_sd15_shaped_pipeline(tmp_path, prefect
     sampled = sample_models(store, tmp_path / "samples", SampleConfig(n=2, pictures=PICTURES))
     photo = tmp_path / "photo.png"
     Image.fromarray(world.render_identity(world.make_identity(world.heldout_seeds(1)[0]), 1, 48)[0]).save(photo)
-    inverted = invert_images([photo], store, tmp_path / "inverted", InversionConfig(steps=2), progress=False)
+    inverted = invert_images([photo], store, tmp_path / "inverted", InversionConfig(steps=2), progress=False,
+                             pictures=PICTURES)
 
-    assert Image.open(edited["grid"]).size[0] > 0 and Image.open(sampled["grid"]).size[0] > 0
+    assert all(Image.open(made["grid"]).size[0] > 0 for made in (edited, sampled, inverted))
     assert len(sampled["files"]) == 2 and {n["row"] for n in sampled["nearest"]} <= set(range(6))
-    files = [*edited["files"].values(), *sampled["files"], inverted["photo"]["lora"]]
+    files = [*edited["files"].values(), *sampled["files"], inverted["models"]["photo"]["lora"]]
     for lora_file in files:
         _loads_in_diffusers(folder, lora_file)
     layout_keys = WeightStore.open(store, read_only=True).layout["keys"]
     assert any(k.startswith("up_blocks.3.attentions.2") for k in layout_keys)  # SD1.5's deepest up block
-    assert np.isfinite(inverted["photo"]["final_loss"])
+    assert np.isfinite(inverted["models"]["photo"]["final_loss"])

@@ -195,3 +195,36 @@ def test_weight_deltas_do_not_see_how_the_factors_are_scaled_or_signed():
     other = flatten(rescaled, layout)
     assert np.linalg.norm(other - vector) > np.linalg.norm(vector)  # far apart as θ
     np.testing.assert_allclose(weight_deltas(other, layout), weight_deltas(vector, layout), rtol=1e-5, atol=1e-6)
+
+
+def test_a_lora_of_another_base_model_names_the_tensor_whose_shape_differs(tmp_path):
+    """Another tool's LoRA of another base model: no w2w metadata, half the tensors, one of them wider. The
+    missing count alone would hide why; the message names the tensor and both shapes."""
+    from safetensors.numpy import save_file as save_numpy
+
+    from w2w_core.lora.files import check_lora_file
+
+    keys = ("a.to_q.lora_A.weight", "a.to_q.lora_B.weight", "b.to_v.lora_A.weight", "b.to_v.lora_B.weight")
+    layout = LoraLayout(keys, ((1, 32), (32, 1), (1, 64), (64, 1)), LoraSpec(), "mine", "hash")
+    save_numpy({"unet.a.to_q.lora_A.weight": np.zeros((1, 48), np.float32),
+                "unet.a.to_q.lora_B.weight": np.zeros((32, 1), np.float32)}, tmp_path / "alien.safetensors")
+    with pytest.raises(LayoutMismatchError, match=r"another base model or rank: tensor a\.to_q\.lora_A\.weight has "
+                                                  r"shape \(1, 48\), this base model's layout expects \(1, 32\) "
+                                                  r"\(1 tensor\(s\) of other shapes, 2 missing\)"):
+        check_lora_file(tmp_path / "alien.safetensors", layout)
+    with pytest.raises(LayoutMismatchError, match="another base model or rank"):
+        import_lora_file(tmp_path / "alien.safetensors", layout)
+
+
+def test_a_lora_file_is_checked_from_its_header_without_torch(tmp_path):
+    """`w2w edit` checks a LoRA file before torch loads: reading its header must not import torch."""
+    import subprocess
+    import sys
+
+    from safetensors.numpy import save_file as save_numpy
+
+    save_numpy({"unet.a.to_q.lora_A.weight": np.zeros((1, 32), np.float32)}, tmp_path / "one.safetensors")
+    code = ("import sys; from w2w_core.lora.files import read_lora_header; "
+            f"print(read_lora_header({str(tmp_path / 'one.safetensors')!r})[1], 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["{'unet.a.to_q.lora_A.weight':", "(1,", "32)}", "False"]

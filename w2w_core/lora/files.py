@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors import safe_open
-from safetensors.torch import save
 
 from w2w_core.errors import InputError, LayoutMismatchError
 from w2w_core.files import write_atomic
 from w2w_core.lora.layout import LoraLayout, check_state_dict
-from w2w_core.lora.vectors import flatten, unflatten
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: checking a file's header needs none
+    import torch
 
 FILE_PREFIX = "unet."  # diffusers' LoRA files name UNet tensors unet.<module>.lora_A.weight
 KOHYA_PREFIX = "lora_unet_"  # kohya-ss names them lora_unet_<module with _>.lora_down.weight
@@ -36,11 +37,15 @@ def _metadata(layout: LoraLayout) -> dict[str, str]:
 
 
 def _write(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: str | Path) -> Path:
+    from safetensors.torch import save
+
     return write_atomic(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
 
 
 def export_lora_file(vector: np.ndarray, layout: LoraLayout, path: str | Path) -> Path:
     """Write θ as a diffusers LoRA .safetensors that `pipe.load_lora_weights` loads."""
+    from w2w_core.lora.vectors import unflatten
+
     tensors = {FILE_PREFIX + k: v for k, v in unflatten(vector, layout).items()}
     return _write(tensors, _metadata(layout), path)
 
@@ -54,6 +59,10 @@ def kohya_name(key: str) -> str:
 def export_kohya_file(vector: np.ndarray, layout: LoraLayout, path: str | Path) -> Path:
     """Write θ as a kohya-ss LoRA. Each module's `alpha` is the layout's, so a loader's scale
     alpha / rank is the one θ was trained with, and an edit is not weakened."""
+    import torch
+
+    from w2w_core.lora.vectors import unflatten
+
     tensors = {kohya_name(k): v for k, v in unflatten(vector, layout).items()}
     for key in layout.keys:
         if ".lora_A." in key:
@@ -83,24 +92,63 @@ def _from_kohya(raw: dict[str, torch.Tensor], layout: LoraLayout) -> dict[str, t
     return tensors
 
 
-def import_lora_file(path: str | Path, layout: LoraLayout) -> np.ndarray:
-    """Read a diffusers or kohya LoRA file back into θ, checking it against the layout."""
+def read_lora_header(path: str | Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """(metadata, tensor shapes) of a safetensors LoRA file, from its header alone (no tensor is read, no
+    torch); a pickle, a missing file or a corrupt header is refused by name."""
     path = Path(path)
     refuse_pickle(path)
     if not path.is_file():
         raise InputError(f"LoRA file {path} does not exist")
     try:
-        with safe_open(path, framework="pt") as file:
-            metadata = file.metadata()
-            raw = {k: file.get_tensor(k) for k in file.keys()}
+        with safe_open(path, framework="numpy") as file:
+            return file.metadata() or {}, {k: tuple(file.get_slice(k).get_shape()) for k in file.keys()}
     except Exception as error:  # safetensors raises its own error types for corrupt headers
         raise InputError(f"{path} is not a readable safetensors LoRA file: {error}") from error
+
+
+def check_lora_file(path: str | Path, layout: LoraLayout) -> None:
+    """Refuse a LoRA file that cannot be θ of `layout`, from its header alone: a pickle, a missing or
+    corrupt file, another base model, a tensor of another shape, missing or unexpected tensors."""
+    metadata, shapes = read_lora_header(path)
     _check_base_model(metadata, layout, path)
+    named = _layout_names(shapes, layout)
+    check_shared_shapes(named, layout, f"LoRA file {path}")
+    check_state_dict({k: SimpleNamespace(shape=v) for k, v in named.items()}, layout, f"LoRA file {path}")
+
+
+def check_shared_shapes(shapes: dict[str, tuple[int, ...]], layout: LoraLayout, what: str) -> None:
+    """A tensor named as in the layout but shaped otherwise means another base model (or rank): say which
+    tensor and both shapes, before counting missing tensors, which alone would hide the reason."""
+    expected = dict(zip(layout.keys, layout.shapes))
+    differ = [(key, tuple(shape)) for key, shape in shapes.items() if key in expected and tuple(shape) != expected[key]]
+    if differ:
+        key, shape = differ[0]
+        missing = sum(k not in shapes for k in layout.keys)
+        raise LayoutMismatchError(
+            f"{what} was made for another base model or rank: tensor {key} has shape {shape}, this base model's "
+            f"layout expects {expected[key]} ({len(differ)} tensor(s) of other shapes, {missing} missing)")
+
+
+def _layout_names(shapes: dict[str, tuple[int, ...]], layout: LoraLayout) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes under the layout's names (diffusers' unet. prefix or kohya's names removed)."""
+    if any(k.startswith(KOHYA_PREFIX) for k in shapes):
+        names = {kohya_name(key): key for key in layout.keys}
+        return {names.get(k, k): v for k, v in shapes.items() if not k.endswith(".alpha")}
+    return {k.removeprefix(FILE_PREFIX): v for k, v in shapes.items()}
+
+
+def import_lora_file(path: str | Path, layout: LoraLayout) -> np.ndarray:
+    """Read a diffusers or kohya LoRA file back into θ, checking it against the layout (header first)."""
+    from w2w_core.lora.vectors import flatten
+
+    path = Path(path)
+    check_lora_file(path, layout)
+    with safe_open(path, framework="pt") as file:
+        raw = {k: file.get_tensor(k) for k in file.keys()}
     if any(k.startswith(KOHYA_PREFIX) for k in raw):
         tensors = _from_kohya(raw, layout)
     else:
         tensors = {k.removeprefix(FILE_PREFIX): v for k, v in raw.items()}
-    check_state_dict(tensors, layout, f"LoRA file {path}")
     return flatten(tensors, layout)
 
 
@@ -121,15 +169,7 @@ def check_file_fits(path: str | Path, unet: torch.nn.Module, base_model_id: str,
     from w2w_core.lora.layout import LoraSpec
 
     path = Path(path)
-    refuse_pickle(path)
-    if not path.is_file():
-        raise InputError(f"LoRA file {path} does not exist")
-    try:
-        with safe_open(path, framework="pt") as file:
-            raw = {k: file.get_slice(k).get_shape() for k in file.keys()}
-    except Exception as error:  # safetensors raises its own error types for corrupt headers
-        raise InputError(f"{path} is not a readable safetensors LoRA file: {error}") from error
-    shapes = _module_shapes(raw, unet)
+    shapes = _module_shapes(read_lora_header(path)[1], unet)
     down = [k for k in shapes if k.endswith(".lora_A.weight")]
     if not down:
         raise LayoutMismatchError(f"LoRA file {path} holds no UNet LoRA factors (no unet.*.lora_A.weight or "
@@ -137,11 +177,12 @@ def check_file_fits(path: str | Path, unet: torch.nn.Module, base_model_id: str,
     targets = tuple(sorted({k.removesuffix(".lora_A.weight").rsplit(".", 1)[-1] for k in down}))
     spec = LoraSpec(targets, int(shapes[down[0]][0]))
     layout = layout_for(unet, spec, base_model_id, base_model_hash)
+    check_shared_shapes(shapes, layout, f"LoRA file {path}")
     check_state_dict({k: SimpleNamespace(shape=v) for k, v in shapes.items()}, layout, f"LoRA file {path}")
     return layout
 
 
-def _module_shapes(raw: dict[str, list[int]], unet: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+def _module_shapes(raw: dict[str, tuple[int, ...]], unet: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     """Tensor shapes under the UNet's module names (kohya stems are matched to the UNet's own modules)."""
     if not any(k.startswith(KOHYA_PREFIX) for k in raw):
         return {k.removeprefix(FILE_PREFIX): tuple(v) for k, v in raw.items()}

@@ -1,0 +1,98 @@
+"""How long a user waits for the one-line error of each malformed input (issue 25: within 2 s where no model is needed).
+
+Every case of tests/cli/bad_inputs.py runs as a fresh `w2w` process, as a user types it; the
+wall time from starting the process to its exit is measured (best of `--repeat`, so another
+process's burst on a shared machine counts less). Prints a Markdown table for
+docs/reliability.md: the command, the input, the seconds, and the one line the user saw.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bad_input_latency.py --repeat 3 > /tmp/latency.md
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TARGET_S = 2.0  # the issue's bar: the error within 2 s of starting `w2w ...`
+
+
+def timed_case(case, paths: dict[str, str], out: Path) -> tuple[float, object]:
+    """(wall seconds, the finished process) of one case in a fresh process."""
+    from tests.cli.bad_inputs import run_case
+
+    started = time.perf_counter()
+    result = run_case(case, paths, out)
+    return time.perf_counter() - started, result
+
+
+def help_seconds(repeat: int) -> float:
+    """The floor every case stands on: `w2w --help` (Python, Typer and the CLI's own imports), best of `repeat`."""
+    from tests.cli.bad_inputs import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "from cli.main import main; main()", "--help"], env=env,
+                       capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def is_clean(case, result, out: Path) -> bool:
+    from tests.cli.bad_inputs import error_lines
+
+    lines = error_lines(result)
+    return (result.returncode == 2 and len(lines) == 1 and case.expect in lines[0]
+            and "Traceback" not in result.stdout + result.stderr and not (out.exists() and any(out.iterdir())))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the fastest counts")
+    parser.add_argument("--only", default="", help="run only the cases whose command starts with this")
+    args = parser.parse_args()
+    from tests.cli.bad_inputs import CASES, error_lines, prepare
+    from w2w_core import world
+    from w2w_core.base_model import TinyModelConfig, build_tiny_pipeline
+
+    cases = [c for c in CASES if c.command.startswith(args.only)]
+    with tempfile.TemporaryDirectory() as scratch:
+        model = Path(scratch) / "tiny_sd"
+        build_tiny_pipeline(TinyModelConfig(), world.PROMPT_WORDS, seed=0).save_pretrained(model)
+        paths = prepare(Path(scratch) / "inputs", model)
+        load_before = os.getloadavg()[0]  # the other processes on the machine (prepare's training has ended)
+        rows, seconds_all, clean = [], [], 0
+        for i, case in enumerate(cases):
+            runs = [timed_case(case, paths, Path(scratch) / f"out-{i}-{r}") for r in range(args.repeat)]
+            seconds, result = min(runs, key=lambda run: run[0])
+            ok = all(is_clean(case, res, Path(scratch) / f"out-{i}-{r}") for r, (_, res) in enumerate(runs))
+            clean += ok
+            seconds_all.append(seconds)
+            lines = error_lines(result)
+            shown = lines[0].removeprefix("error: ").replace("|", "\\|").replace(scratch, "…") if lines else ""
+            mark = " (needs the model)" if case.needs_model else ""
+            rows.append(f"| `w2w {case.command}` | {case.problem} | {seconds:.2f}{mark} | {shown} | "
+                        f"{result.returncode} | {'yes' if ok else 'NO'} |")
+            print(f"{i + 1}/{len(cases)} {seconds:5.2f} s  w2w {case.command}: {case.problem}", file=sys.stderr, flush=True)
+    floor = help_seconds(args.repeat)
+    light = [s for s, c in zip(seconds_all, cases) if not c.needs_model]
+    print(f"{len(cases)} malformed inputs across {len({c.command for c in cases})} commands; {clean} gave one line, "
+          f"exit status 2, no traceback and nothing written. Seconds from starting `w2w` to its exit, best of "
+          f"{args.repeat}: of the {len(light)} cases that need no model, median {sorted(light)[len(light) // 2]:.2f}, "
+          f"slowest {max(light):.2f}, {sum(s > TARGET_S for s in light)} over {TARGET_S:g} s; `w2w --help` took "
+          f"{floor:.2f}. Load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after, on {os.cpu_count()} "
+          "cores.\n")
+    print("| command | malformed input | seconds | what the user saw (one line, after `error: `) | exit | clean |")
+    print("|---|---|---:|---|---:|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
