@@ -2,8 +2,12 @@
 
 The page embeds every picture (base64 PNG), so it opens from the file system
 with no server; every number it shows carries a `data-key` naming where it is
-in report.json, so a test can check the page against the file. Plain functions
-first, then the Prefect task.
+in report.json, so a test can check the page against the file. Grids of
+images are HTML tables whose row, column and image labels are the page's own
+text (legible at any zoom), each caption above what it describes; every
+caption and sentence that states a strength, a sampler or a comparison is
+written from the values the run used. Plain functions first, then the
+Prefect task.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from storage.files import write_atomic
-from tasks.showcase import Figure, Section
+from tasks.showcase import SCORED, Figure, Grid, Section, inversion_findings
 from w2w_core.space import Space
 
 STYLE = """
@@ -31,6 +35,13 @@ figcaption { color: #555; font-size: 0.9em; } table { border-collapse: collapse;
 td, th { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; } th { background: #f5f5f5; }
 td:first-child, th:first-child { text-align: left; } .from { font-size: 0.85em; color: #777; }
 .facts { display: flex; flex-wrap: wrap; gap: 0 2.5em; align-items: flex-start; } .facts h3 { margin: 0.8em 0 0; font-size: 1em; }
+.terms { color: #444; font-size: 0.95em; } .terms dt { font-weight: bold; float: left; margin-right: 0.4em; } .terms dd { margin: 0 0 0.3em 0; }
+figcaption { margin-bottom: 0.4em; } .finding { background: #fff6e0; border-left: 3px solid #e0a800; padding: 0.4em 0.8em; }
+.grid-wrap { overflow-x: auto; } table.grid { border: none; margin: 0; } table.grid td, table.grid th { border: none; padding: 2px; text-align: center; vertical-align: top; }
+table.grid th { background: none; font-weight: 600; font-size: 13px; color: #333; border-bottom: 1px solid #ccc; }
+table.grid th.row { text-align: right; vertical-align: middle; font-weight: normal; font-size: 13px; padding-right: 0.6em; max-width: 12em; border: none; }
+table.grid img { width: 64px; height: 64px; display: block; image-rendering: pixelated; }
+table.grid .cap { font-size: 12px; color: #444; white-space: nowrap; } table.grid td.note { text-align: left; vertical-align: middle; font-size: 12px; color: #555; padding-left: 0.8em; min-width: 10em; }
 """
 
 
@@ -90,16 +101,20 @@ def report_plots(space: Space, sections: Mapping[str, Section]) -> list[Figure]:
     plots = [explained_variance_figure(space)]
     if "edits" in sections:
         flips = sections["edits"].numbers["flip_rate"]
+        strength = sections["edits"].numbers["flip_strength"]
         plots.append(bar_figure("Edits", {a: {"flip rate": v} for a, v in flips.items()}, "share of identities",
-                                "How often an edit of strength ±1 towards what an identity lacked made the probe "
+                                f"How often an edit of strength {strength:g} towards what an identity lacked "
+                                f"(+{strength:g} to add the attribute, -{strength:g} to remove it) made the probe "
                                 "read the attribute as wanted (this run's edited identities)."))
     if "inversion" in sections:
         numbers = sections["inversion"].numbers
-        groups = {label: {name: scores[i] for name, scores in numbers["id_score"].items()}
+        groups = {label: {SCORED.get(name, name): scores[i] for name, scores in numbers["id_score"].items()}
                   for i, label in enumerate(numbers["inputs"])}
+        findings = " ".join(inversion_findings(numbers["inputs"], numbers["id_score"]))
         plots.append(bar_figure("Inversion ID scores", groups, "ID score (probe cosine)",
                                 "Mean probe cosine of each model's images to the identity's other renders: w2w "
-                                "inversion from one image, a 1-image LoRA, and the identity's full multi-image LoRA."))
+                                "inversion from one image, a 1-image LoRA, and the identity's full multi-image LoRA. "
+                                + findings))
     return plots
 
 
@@ -125,10 +140,48 @@ def _flatten(value: Any, key: str) -> list[tuple[str, Any]]:
     return []
 
 
-def _figure(figure: Figure) -> str:
-    data = base64.b64encode(figure.png).decode()
-    return (f'<figure><img alt="{html.escape(figure.title)}" src="data:image/png;base64,{data}">'
-            f"<figcaption><b>{html.escape(figure.title)}.</b> {html.escape(figure.caption)}</figcaption></figure>")
+def _src(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def _caption(figure: Figure | Grid) -> str:
+    return f"<figcaption><b>{html.escape(figure.title)}.</b> {html.escape(figure.caption)}</figcaption>"
+
+
+def _figure(figure: Figure | Grid) -> str:
+    """A chart or a grid, its caption above it."""
+    if isinstance(figure, Grid):
+        return f"<figure>{_caption(figure)}<div class='grid-wrap'>{_grid(figure)}</div></figure>"
+    return f'<figure>{_caption(figure)}<img alt="{html.escape(figure.title)}" src="{_src(figure.png)}"></figure>'
+
+
+def _grid(grid: Grid) -> str:
+    """A table: column headers, then per row its label, its images with their captions, and its note."""
+    notes = any(row.note for row in grid.rows)
+    head = "<tr><th></th>" + "".join(f"<th colspan='{span}'>{html.escape(text)}</th>" for text, span in grid.columns)
+    head += "<th></th></tr>" if notes else "</tr>"
+    body = []
+    for row in grid.rows:
+        cells = "".join(f"<td><img alt='{html.escape(cell.caption or row.label)}' src='{_src(cell.png)}'>"
+                        + (f"<div class='cap'>{html.escape(cell.caption)}</div>" if cell.caption else "") + "</td>"
+                        for cell in row.cells)
+        note = f"<td class='note'>{html.escape(row.note)}</td>" if notes else ""
+        body.append(f"<tr><th class='row' scope='row'>{html.escape(row.label)}</th>{cells}{note}</tr>")
+    return f"<table class='grid'>{head}{''.join(body)}</table>"
+
+
+# What the header's terms mean, one sentence each (shown under the header for the terms it holds).
+TERMS = {
+    "k": "the number of principal components the w2w space keeps: every model in the space is k coefficients, one "
+         "per component, and k sets how much of the models' variance the space can hold (explained variance).",
+    "m": "the number of leading components, of the k, that the attribute directions are fit in: an edit moves "
+         "only these first m coefficients of a model.",
+}
+
+
+def _terms(header: Mapping[str, Any]) -> str:
+    items = "".join(f"<dt>{html.escape(term)}</dt><dd>{html.escape(text)}</dd>" for term, text in TERMS.items() if term in header)
+    return f"<dl class='terms'>{items}</dl>" if items else ""
 
 
 def report_html(header: Mapping[str, Any], sections: Sequence[tuple[str, Section]], plots: Sequence[Figure]) -> str:
@@ -138,10 +191,11 @@ def report_html(header: Mapping[str, Any], sections: Sequence[tuple[str, Section
     tables = "".join(f"<div><h3>{html.escape(k.replace('_', ' '))}</h3>{_numbers_table(v, f'header.{k}')}</div>"
                      for k, v in header.items() if isinstance(v, Mapping))
     body = [f"<h1>w2w: the weights of diffusion models as data</h1><p class='lede'>{html.escape(INTRO)}</p>",
-            f"<h2>What was run</h2><div class='facts'><div><table>{facts}</table></div>{tables}</div>"]
+            f"<h2>What was run</h2><div class='facts'><div><table>{facts}</table></div>{tables}</div>{_terms(header)}"]
     for key, section in sections:
         body.append(f"<h2>{html.escape(section.title)}</h2><p>{html.escape(section.intro)}</p>")
         body += [_figure(f) for f in section.figures]
+        body += [f"<p class='finding'>{html.escape(text)}</p>" for text in section.findings]
         body.append(_numbers_table(section.numbers, key))
     body.append("<h2>Numbers</h2>")
     body += [_figure(p) for p in plots]

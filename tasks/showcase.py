@@ -1,13 +1,17 @@
 """What `w2w run` shows: pictures and numbers of the dataset, sampled models, edits and inversions.
 
 Each function takes a `Gallery` (the base model, the space, the directions,
-the probe and how to draw pictures) and returns a `Section`: figures (PNG
-bytes, with what they show) and the numbers behind them. tasks/report.py
-lays sections out as HTML. Every model's images come from the same noise, so
-rows differ only by their weights; the probe plays FaceNet's and CLIP's part.
+the probe and how to draw pictures) and returns a `Section`: grids of images
+(labelled in the page's own text, so the labels stay legible at any size),
+the numbers behind them, and sentences computed from those numbers.
+tasks/report.py lays sections out as HTML. Every model's images come from the
+same noise, so rows differ only by their weights; the probe plays FaceNet's
+and CLIP's part. Every caption is written from the values actually used
+(strengths, samplers, scores), never as fixed text.
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from tasks.config import PicturesConfig
-from tasks.models import labelled_grid, model_images
+from tasks.models import model_images
 from w2w_core import world
 from w2w_core.base_model import BaseModel
-from w2w_core.directions import Directions, edit
+from w2w_core.directions import Directions, edit, unit_meaning
 from w2w_core.evaluate import centroid_cosines, identity_centroids, majority, spread_between_and_within
 from w2w_core.lora.layout import LoraLayout
 from w2w_core.probe import Probe, read_models
@@ -27,17 +31,60 @@ from w2w_core.space import Space, project, reconstruct
 
 @dataclass(frozen=True)
 class Figure:
+    """A chart: one picture (PNG bytes), what it shows."""
+
     title: str
     png: bytes
     caption: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One image of a grid (PNG bytes) and the text under it."""
+
+    png: bytes
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class GridRow:
+    label: str  # the model the row shows
+    cells: tuple[Cell, ...]
+    note: str = ""  # after the images: what the row's numbers say
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Rows of models' images under column headers; the page writes every label as text, not into a picture."""
+
+    title: str
+    caption: str
+    columns: tuple[tuple[str, int], ...]  # column headers: (text, how many image columns it spans)
+    rows: tuple[GridRow, ...]
 
 
 @dataclass
 class Section:
     title: str
     intro: str
-    figures: list[Figure] = field(default_factory=list)
+    figures: list[Figure | Grid] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)  # sentences read off the numbers, shown after the figures
+
+
+def image_png(image: np.ndarray) -> bytes:
+    """PNG bytes of one uint8 [H, W, 3] image."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def grid_row(label: str, images: np.ndarray, captions: Sequence[str] = (), note: str = "") -> GridRow:
+    """A row of a grid: `images` [n, H, W, 3] with `captions[i]` under image i (none where missing)."""
+    return GridRow(label, tuple(Cell(image_png(im), captions[i] if i < len(captions) else "")
+                                for i, im in enumerate(images)), note)
 
 
 @dataclass(frozen=True)
@@ -79,26 +126,42 @@ def dataset_section(gallery: Gallery, seeds: Sequence[int], vectors: np.ndarray,
     lora, space = gallery.images(vectors), gallery.images(projected)
     centroids = unit_centroids(gallery, train)
     scores = {name: float(centroid_cosines(gallery.read(x)[1], centroids).mean()) for name, x in (("lora", lora), ("space", space))}
-    rows = [(f"{identity}", np.concatenate([train[i], lora[i], space[i]])) for i, identity in enumerate(ids)]
-    captions = [["render"] * n + ["LoRA"] * n + ["in space"] * n for _ in ids]
-    figure = Figure("Identities trained in this run", labelled_grid(rows, captions=captions),
-                    "Each row is one identity fine-tuned by this run: its training renders, what its LoRA generates, "
-                    "and what its projection onto the w2w space generates (the same noise everywhere).")
+    rows = tuple(grid_row(str(identity), np.concatenate([train[i], lora[i], space[i]])) for i, identity in enumerate(ids))
+    columns = (("training renders", n), ("what its LoRA generates", n), ("its projection onto the space", n))
+    figure = Grid("Identities trained in this run", "Each row is one identity fine-tuned by this run: its training "
+                  f"renders, then {n} images its LoRA generates and {n} its projection onto the w2w space generates "
+                  "(image i of every model shares one noise seed).", columns, rows)
     return Section("The dataset: one model per identity", "Every identity is a rank-1 LoRA, i.e. one point in weight space. "
                    "Projecting it onto the space's components keeps who it is.", [figure],
                    {"id_score_lora": scores["lora"], "id_score_projection": scores["space"], "identities": list(ids)})
 
 
-SAMPLERS = {  # how each `w2w sample --method` draws a model, for the report's captions
-    "gaussian": "the paper's sampler: each coefficient from the training models' Gaussian",
-    "attributes": "--method attributes: a training model's attributes, their mean coefficients and Gaussian noise",
-    "mix": "--method mix: a training model's attributes, their mean coefficients and the residuals of two "
-           "training models that share them, mixed; it keeps the training attribute frequencies",
+# What each `w2w sample --method` does and what it trades, one sentence per method: a new sampler is one line here.
+SAMPLERS = {
+    "gaussian": "gaussian, the paper's sampler, draws every coefficient independently from a Gaussian fit to the "
+                "training models': it goes anywhere in the space, far from any training identity, but knows nothing "
+                "of which attributes go together, so a draw need not be one consistent person.",
+    "attributes": "attributes draws a training model's attribute labels, then their mean coefficients plus Gaussian "
+                  "noise: it keeps the training set's combinations of attributes, but the noise is independent per "
+                  "component like gaussian's.",
+    "mix": "mix draws a training model's attribute labels, their mean coefficients and the mixed residuals of two "
+           "training models that share them: it keeps the training set's attribute frequencies and gives distinct "
+           "people, but they sit close to training identities (see the coefficient cosine to the nearest).",
 }
+
+SPREAD_TERMS = ("Between samples: 1 minus the probe's cosine between images of two different sampled models "
+                "(different noise); higher means the samples are more distinct people. Within a sample: the same "
+                "between two images of one sampled model drawn with different noise; lower means each sample stays "
+                "one person. A sampler that makes identities has between well above within.")
+
+
+def sampler_sentence(method: str) -> str:
+    """What the sampler `method` does and trades (its name alone where no sentence is written yet)."""
+    return SAMPLERS.get(method, f"{method}: `w2w sample --method {method}`.")
 
 
 def samples_figure(gallery: Gallery, method: str, sampled: np.ndarray, neighbours: np.ndarray,
-                   neighbour_ids: Sequence[str], cosines: np.ndarray) -> tuple[Figure, dict[str, float]]:
+                   neighbour_ids: Sequence[str], cosines: np.ndarray) -> tuple[Grid, dict[str, float]]:
     """New identities drawn with one sampler, each beside its nearest training identity, and how apart they are."""
     images = gallery.images(np.concatenate([sampled, neighbours]))
     k = len(sampled)
@@ -106,34 +169,43 @@ def samples_figure(gallery: Gallery, method: str, sampled: np.ndarray, neighbour
     between, within = spread_between_and_within(embeddings)
     similarity = centroid_cosines(embeddings, unit_centroids(gallery, images[k:]))
     n = images.shape[1]
-    rows = [(f"sample {i + 1}", np.concatenate([images[i], images[k + i]])) for i in range(k)]
-    captions = [["new identity"] * n + _neighbour_captions(neighbour_ids[i], cosines[i], n) for i in range(k)]
-    figure = Figure(f"Sampled identities: {method}", labelled_grid(rows, captions=captions),
-                    f"Each row: a new identity drawn from the space ({SAMPLERS.get(method, method)}), then the "
-                    "training identity closest to it in coefficients (their cosine under the images).")
+    rows = tuple(grid_row(f"sample {i + 1}", np.concatenate([images[i], images[k + i]]),
+                          note=f"nearest: {neighbour_ids[i]}, coefficient cosine {cosines[i]:.2f}") for i in range(k))
+    columns = (("the new identity's images", n), ("its nearest training identity's", n))
+    figure = Grid(f"Sampled identities: {method}", f"{sampler_sentence(method)} Each row: a new identity drawn "
+                  "from the space, then the training identity closest to it in coefficients.", columns, rows)
     return figure, {"between_samples": between, "within_a_sample": within,
                     "probe_similarity_to_nearest": float(similarity.mean()),
                     "coefficient_cosine_to_nearest": float(np.mean(cosines))}
 
 
-def samples_section(figures: Sequence[Figure], numbers: dict[str, dict[str, float]]) -> Section:
+def samples_section(figures: Sequence[Grid], numbers: dict[str, dict[str, float]]) -> Section:
     """The sampled identities of every sampler shown, with their numbers per sampler."""
     return Section("Sampling: new identities as models", "A point drawn from the space is a new LoRA, a person no "
-                   "training model is.", list(figures), numbers)
+                   "training model is. " + SPREAD_TERMS, list(figures), numbers)
 
 
-def _neighbour_captions(identity: str, cosine: float, n: int) -> list[str]:
-    """Under a neighbour's n images: who it is, then how close in coefficients (on one line if n is 1)."""
-    parts = [f"nearest: {identity}", f"coef. cos {cosine:.2f}"]
-    return [", ".join(parts)] if n == 1 else parts + [""] * (n - 2)
+def strengths_text(strengths: Sequence[float]) -> str:
+    """'-6, -3, 0, +3 and +6': the strengths as `w2w edit --add NAME=S` takes them."""
+    parts = [f"{s:+g}" if s else "0" for s in strengths]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def edits_text(edits: Mapping[str, float]) -> str:
+    """'beard +6, glasses +6, young -6'."""
+    return ", ".join(f"{name} {s:+g}" for name, s in edits.items())
 
 
 def edit_section(gallery: Gallery, models: Sequence[tuple[str, np.ndarray]], attributes: Sequence[str],
                  strengths: Sequence[float], flip_strength: float) -> Section:
     """Sweeps along each attribute (rows: identity, columns: strength), the probe's reading under each image,
     and how often the edit towards the value an identity lacks flips the probe's reading."""
-    section = Section("Editing: moving a model along an attribute direction", "Adding a multiple of an attribute's "
-                      "direction to a model's weights adds (+) or removes (-) the attribute and keeps the identity.")
+    section = Section("Editing: moving a model along an attribute direction", "Adding a multiple (the strength) of an "
+                      "attribute's direction to a model's weights adds (+) or removes (-) the attribute and keeps the "
+                      f"identity. The sweeps below use strengths {strengths_text(strengths)}; the flip rate edits "
+                      f"each identity by {flip_strength:g} towards what it lacks (+{flip_strength:g} to add the "
+                      f"attribute, -{flip_strength:g} to remove it). Strengths are those of `w2w edit --add "
+                      f"NAME=STRENGTH` (strength {unit_meaning(gallery.directions)}).")
     flips = {}
     thetas = np.stack([theta for _, theta in models])
     before, _ = gallery.read(gallery.images(thetas))
@@ -143,11 +215,14 @@ def edit_section(gallery: Gallery, models: Sequence[tuple[str, np.ndarray]], att
         images = gallery.images(edited)
         readings, _ = read_models(gallery.probe, images)
         share = readings[:, :, a].mean(axis=1).reshape(len(models), len(strengths))
-        rows = [(label, images[i * len(strengths):(i + 1) * len(strengths), 0]) for i, (label, _) in enumerate(models)]
-        captions = [[f"{s:+g}: {name} {share[i, j]:.2f}" for j, s in enumerate(strengths)] for i in range(len(models))]
-        section.figures.append(Figure(f"{name}", labelled_grid(rows, captions=captions),
-                                      f"Strength {', '.join(f'{s:+g}' for s in strengths)} along the {name} direction; under "
-                                      f"each image the share of its images the probe reads as {name}."))
+        rows = tuple(grid_row(label, images[i * len(strengths):(i + 1) * len(strengths), 0],
+                              [f"{name}: {share[i, j]:.2f}" for j in range(len(strengths))])
+                     for i, (label, _) in enumerate(models))
+        columns = tuple((f"strength {s:+g}" if s else "0 (unedited)", 1) for s in strengths)
+        section.figures.append(Grid(name, f"Each row is one model edited along the {name} direction at "
+                                    f"strengths {strengths_text(strengths)} (first noise seed). Under each image: the "
+                                    f"share of that model's {images.shape[1]} images the probe reads as {name}.",
+                                    columns, rows))
         flips[name] = _flip_rate(gallery, thetas, before[:, a], name, flip_strength)
     section.numbers = {"flip_rate": flips, "flip_strength": flip_strength, "identities": [label for label, _ in models]}
     return section
@@ -161,12 +236,35 @@ def _flip_rate(gallery: Gallery, thetas: np.ndarray, had: np.ndarray, name: str,
     return float((after[:, gallery.attribute(name)] != had).mean())
 
 
-def multi_edit_section(gallery: Gallery, label: str, theta: np.ndarray, edits: Mapping[str, float]) -> Figure:
+def multi_edit_section(gallery: Gallery, label: str, theta: np.ndarray, edits: Mapping[str, float]) -> Grid:
     edited = edit(theta, gallery.space, gallery.directions, edits)
     images = gallery.images(np.stack([theta, edited]))
-    text = ", ".join(f"{k} {v:+g}" for k, v in edits.items())
-    return Figure(f"Several attributes at once: {text}", labelled_grid([(f"{label}", images[0]), (text, images[1])]),
-                  "One model edited along several directions at once (their sum).")
+    text = edits_text(edits)
+    return Grid(f"Several attributes at once: {text}", f"One model edited along several directions at once (the sum "
+                f"of the edits {text}): first as it is, then edited; image i of both shares one noise seed.",
+                (("the model's images", images.shape[1]),), (grid_row(label, images[0]), grid_row(f"edited: {text}", images[1])))
+
+
+SCORED = {"w2w": "w2w inversion", "single": "1-image LoRA", "multi": "multi-image LoRA"}  # id_score's models
+
+
+def inversion_findings(inputs: Sequence[str], id_score: Mapping[str, Sequence[float]]) -> list[str]:
+    """Sentences that say, from the numbers, where w2w inversion scores below the 1-image LoRA baseline (and
+    where it does not), so a reader need not find it in the chart."""
+    w2w, single = id_score["w2w"], id_score["single"]
+    below = [i for i in range(len(inputs)) if w2w[i] < single[i]]
+    others = [i for i in range(len(inputs)) if i not in below]
+
+    def listed(indices: Sequence[int]) -> str:
+        return "; ".join(f"{inputs[i]} ({w2w[i]:.3f} against {single[i]:.3f})" for i in indices)
+
+    findings = []
+    if below:
+        findings.append(f"Here w2w inversion scores below the 1-image LoRA baseline from {listed(below)}: fitting only "
+                        "the space's coefficients to one image kept less of the identity than fine-tuning a LoRA on it.")
+    if others:
+        findings.append(f"w2w inversion scores at or above the 1-image LoRA baseline from {listed(others)}.")
+    return findings
 
 
 def inversion_section(gallery: Gallery, inputs: Sequence[tuple[str, int, np.ndarray]], inverted: np.ndarray,
@@ -182,18 +280,20 @@ def inversion_section(gallery: Gallery, inputs: Sequence[tuple[str, int, np.ndar
     embeddings = {name: gallery.read(x)[1] for name, x in images.items()}
     scores = {name: centroid_cosines(e, reference[own]) for name, e in embeddings.items()}
     closest = _closest_identity(embeddings["w2w"], reference)
-    rows = [(label, np.concatenate([image[None], images["w2w"][i], images["single"][i], others[own[i]]]))
-            for i, (label, _, image) in enumerate(inputs)]
-    captions = [["input"] + ["w2w inversion"] * n + ["1-image LoRA"] * n + ["other renders"] * n for _ in inputs]
-    figure = Figure("Inversion from one image", labelled_grid(rows, captions=captions),
-                    "One image in, one model out: w2w inversion optimises only the space's coefficients; the baseline "
-                    "fine-tunes a LoRA on the same single image. The last columns are renders of the identity the "
-                    "image shows, which neither model saw.")
+    rows = tuple(grid_row(label, np.concatenate([image[None], images["w2w"][i], images["single"][i], others[own[i]]]),
+                          note="ID score: " + ", ".join(f"{SCORED[name]} {scores[name][i]:.2f}" for name in SCORED))
+                 for i, (label, _, image) in enumerate(inputs))
+    columns = (("input", 1), ("w2w inversion", n), ("1-image LoRA", n), ("other renders of the identity", n))
+    figure = Grid("Inversion from one image", "One image in, one model out: w2w inversion optimises only the space's "
+                  "coefficients; the baseline fine-tunes a LoRA on the same single image. The last columns are renders "
+                  "of the identity the image shows, which neither model saw; the ID score is the mean probe cosine of "
+                  "a model's images to them.", columns, rows)
     numbers = {"id_score": {name: [float(x) for x in v] for name, v in scores.items()},
                "inputs": [label for label, _, _ in inputs],
                "closest_identity_is_own": [bool(c == o) for c, o in zip(closest, own)]}
     return Section("Inversion: one image into the space", "The space's coefficients are a small, well-behaved "
-                   "search space: fitting only them to one photo gives a model of that person.", [figure], numbers)
+                   "search space: fitting only them to one photo gives a model of that person.", [figure], numbers,
+                   inversion_findings(numbers["inputs"], numbers["id_score"]))
 
 
 def _closest_identity(embeddings: np.ndarray, references: np.ndarray) -> np.ndarray:
@@ -203,5 +303,6 @@ def _closest_identity(embeddings: np.ndarray, references: np.ndarray) -> np.ndar
     return (means @ references.T).argmax(axis=1)
 
 
-__all__ = ["Figure", "Gallery", "Section", "dataset_section", "edit_section", "inversion_section", "multi_edit_section", "renders",
-           "samples_figure", "samples_section", "unit_centroids"]
+__all__ = ["Cell", "Figure", "Gallery", "Grid", "GridRow", "SAMPLERS", "Section", "dataset_section", "edit_section",
+           "edits_text", "grid_row", "inversion_findings", "inversion_section", "multi_edit_section", "renders",
+           "sampler_sentence", "samples_figure", "samples_section", "strengths_text", "unit_centroids"]
