@@ -130,11 +130,17 @@ CASES: tuple[Case, ...] = (
 )
 
 
-def run_case(case: Case, paths: dict[str, str], out: Path) -> subprocess.CompletedProcess:
-    """The case as a user runs it: `w2w <command> <args>` in a fresh process, without S3 credentials."""
+HEAVY = ("torch", "diffusers", "transformers", "prefect")  # 10-20 s to load: never before an input is checked
+
+
+def run_case(case: Case, paths: dict[str, str], out: Path, without_heavy: bool = False) -> subprocess.CompletedProcess:
+    """The case as a user runs it: `w2w <command> <args>` in a fresh process, without S3 credentials.
+    `without_heavy`: importing torch, diffusers, transformers or Prefect fails in that process, so a case
+    whose check comes only after one of them loads gives another message (and its test fails)."""
     args = [a.format(out=out, **paths) for a in case.args]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PREFECT_API"))}
-    env.update(AWS_ENDPOINT_URL="http://127.0.0.1:9", PYTHONPATH=str(REPO), OMP_NUM_THREADS="1",
+    path = [str(_heavy_blocker(out.parent / "heavy-blocker"))] if without_heavy else []
+    env.update(AWS_ENDPOINT_URL="http://127.0.0.1:9", PYTHONPATH=os.pathsep.join([*path, str(REPO)]), OMP_NUM_THREADS="1",
                PREFECT_SERVER_ANALYTICS_ENABLED="false",
                AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)  # this user's ~/.aws: not read
     env.update({name: value.format(**paths) for name, value in case.env})
@@ -142,6 +148,15 @@ def run_case(case: Case, paths: dict[str, str], out: Path) -> subprocess.Complet
         env.update(AWS_ACCESS_KEY_ID="kid", AWS_SECRET_ACCESS_KEY="not-a-secret")
     command = [sys.executable, "-c", "from cli.main import main; main()", *case.command.split(), *args]
     return subprocess.run(command, cwd=out.parent, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _heavy_blocker(folder: Path) -> Path:
+    """A folder of packages named like the heavy libraries whose import raises, to put first on sys.path."""
+    for name in HEAVY:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / name / "__init__.py").write_text(
+            f"raise ImportError('{name} was imported before the input was checked')\n")
+    return folder
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
