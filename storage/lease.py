@@ -94,7 +94,7 @@ def _process_started(pid: int) -> int | None:
 
 
 _HELD: dict[str, Lease] = {}  # every lease this process holds now, by token: released when it is stopped
-_HELD_LOCK = threading.Lock()
+_HELD_LOCK = threading.RLock()  # reentrant: a signal handler may run on a thread that is inside it
 
 
 def release_held(wait_s: float = RELEASE_WAIT_S) -> int:
@@ -133,8 +133,7 @@ class Lease:
     def release(self) -> None:
         """Stop renewing and remove the entry; never raises (an entry left behind lapses after its ttl)."""
         self._stop.set()
-        with _HELD_LOCK:
-            _HELD.pop(self.token, None)
+        _HELD.pop(self.token, None)  # atomic, and no lock: `release_held` may run it while its caller holds one
         if self._renewer is not None and self._renewer is not threading.current_thread():
             self._renewer.join()
         try:
