@@ -73,9 +73,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", default=None, help="store with or without a space (default: the embedded zoo)")
     parser.add_argument("--n", type=int, default=64, help="models sampled per setting, and training models compared")
-    parser.add_argument("--settings", default="all:1", help="comma-separated m:spread[:method[:contrast]]: leading "
-                        "components drawn ('all': every one), the factor on every std (1: the paper's), gaussian (the "
-                        "paper's, the default), attributes or mix, and the attributes' contrast (default 1)")
+    parser.add_argument("--settings", default="all:1", help="comma-separated m:spread[:method[:contrast[:mix]]]: "
+                        "leading components drawn ('all': every one), the factor on every std (1: the paper's), gaussian "
+                        "(the paper's), attributes or mix, the attributes' contrast (default 1), and for mix the "
+                        "training models mixed into each sample (default 2)")
     parser.add_argument("--pairs", type=int, default=16, help="held-out identities fine-tuned twice")
     parser.add_argument("--images", type=int, default=4, help="images per model")
     parser.add_argument("--seed", type=int, default=1, help="seed of the sampled coefficients")
@@ -118,8 +119,9 @@ def main() -> None:
     for setting in args.settings.split(","):
         m, spread, *rest = setting.split(":")
         method, contrast = (rest + ["gaussian"])[0], float(rest[1]) if len(rest) > 1 else 1.0
+        mix = int(rest[2]) if len(rest) > 2 else SampleConfig.mix
         config = SampleConfig(n=args.n, m=None if m == "all" else int(m), spread=float(spread), seed=args.seed, method=method,
-                              contrast=contrast)
+                              contrast=contrast, mix=mix)
         beta = sampled_coefficients(space, coefficients, labels, config)
         read, embeddings = reader.read(images(np.asarray(reconstruct(space, beta.astype(np.float32)), np.float32)))
         nearest, _ = nearest_training_models(beta, coefficients)

@@ -6,7 +6,7 @@ import json
 import typer
 
 from cli.errors import failing_cleanly
-from tasks.config import ZOO_DIR
+from tasks.config import CalibrationConfig
 from w2w_core.directions import DirectionsConfig
 from w2w_core.errors import InputError
 
@@ -20,12 +20,15 @@ def _group() -> None:
 
 @app.command()
 def fit(
-    store_url: str = typer.Argument(str(ZOO_DIR), help="weight store with a fitted space (default: the embedded zoo)"),
+    store_url: str = typer.Argument(..., help="weight store with a fitted space (the shipped zoo's directions are "
+                                    "refit by `w2w zoo build`)"),
     m: int = typer.Option(DirectionsConfig.m, help="leading components used (default: about N/5, at most 1000)"),
     method: str = typer.Option(DirectionsConfig.method, help="least_squares (the paper) | logistic | mean_shift "
                                "(the average change with the attribute)"),
     debias: str = typer.Option("", help="attributes to remove from every other direction, comma-separated (e.g. male,young)"),
     debias_mode: str = typer.Option(DirectionsConfig.debias_mode, help="sequential (one at a time) | joint (their span)"),
+    calibrate: bool = typer.Option(True, help="on an embedded-world store: measure strength 1 with the probe as the "
+                                   "edit that flips half of the training models tried (a few minutes on a CPU)"),
 ) -> None:
     """Fit one direction per attribute of the store (a Prefect flow) and save it beside the space."""
     with failing_cleanly():
@@ -37,7 +40,7 @@ def fit(
 
         quiet_prefect_tracebacks()
 
-        result = fit_directions(store_url, config)
+        result = fit_directions(store_url, config, calibration=CalibrationConfig() if calibrate else None)
     typer.echo(json.dumps(result, indent=2))
 
 

@@ -15,7 +15,8 @@ STORE_HELP = "weight store whose space and directions are used (default: the emb
 
 def edit(
     model: str = typer.Argument(..., help="a LoRA .safetensors file, a theta .npy, or a row (number or identity id) of the store"),
-    add: list[str] = typer.Option(None, "--add", help="ATTRIBUTE=STRENGTH, repeatable: one model with all of them (1: as far as the farthest training model)"),
+    add: list[str] = typer.Option(None, "--add", help="ATTRIBUTE=STRENGTH, repeatable: one model with all of them (e.g. glasses=1; 1: the calibrated edit "
+                             "that flips the attribute on a typical training model, -1 removes it)"),
     sweep: str = typer.Option(None, help="ATTRIBUTE=S1,S2,...: one model per strength"),
     store: str = typer.Option(str(ZOO_DIR), help=STORE_HELP),
     out: Path = typer.Option(Path("w2w-out/edit"), help="folder for the edited LoRA files and edit.png"),

@@ -12,6 +12,7 @@ import typer
 
 from cli.errors import failing_cleanly
 from storage.read_config import ReadConfig
+from tasks.config import ZOO_DIR
 from w2w_core.pca import PCAConfig
 from w2w_core.pca.backend import array_module
 
@@ -69,7 +70,8 @@ def _check_store_can_fit(store_url: str, k: int) -> None:
 
 @app.command()
 def show(
-    url: str = typer.Argument(..., help="weight store (its space/ group is read), or a space with --group ''"),
+    url: str = typer.Argument(str(ZOO_DIR), help="weight store (its space/ group is read), or a space with --group '' "
+                              "(default: the embedded zoo)"),
     group: str = typer.Option(None, help="group of the space under URL ('' for URL itself; default: the store's "
                               "space group, `space`)"),
     plot: Path = typer.Option(Path("w2w-out/space.png"), help="PNG to write"),

@@ -26,10 +26,14 @@ def build(
     out: Path = typer.Option(ZOO_DIR, help="Zoo store folder (default: the one shipped in the package)."),
     workers: int = typer.Option(FanOutConfig.workers, help="Local worker processes (default: one per CPU core)."),
     threads_per_worker: int = typer.Option(FanOutConfig.threads_per_worker, help="Torch threads per worker."),
+    calibrate: bool = typer.Option(True, help="measure the directions' strength 1 with the probe (minutes of "
+                                   "generation; --no-calibrate keeps the raw unit, for a quick try)"),
 ) -> None:
-    """Train the zoo's next identities with its recipe; rerun to continue or to grow it."""
+    """Train the zoo's next identities with its recipe, then fit its space and directions; rerun to continue
+    or to grow it."""
     with failing_cleanly():
         config = replace(ZooConfig(), n_identities=n)
+        config = config if calibrate else replace(config, calibration=None)
         fan_out = FanOutConfig(workers=workers, threads_per_worker=threads_per_worker)
         from cli.dataset import what_the_build_left
         from cli.processes import end_children_with_this_process

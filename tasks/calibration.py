@@ -34,11 +34,16 @@ def probe_reads(store: WeightStore) -> list[str]:
     """The store's attributes the embedded probe reads, if the store is of the embedded world on the
     embedded base model (the only images the probe knows); none otherwise."""
     layout = LoraLayout.from_dict(store.layout)
-    if layout.base_model_id != DEFAULT_MODEL_ID or store.train_config.get("identities", {}).get("source") != "world":
-        return []
+    return readable_attributes(layout.base_model_id, store.train_config, store.attribute_names)
+
+
+def readable_attributes(base_model_id: str, train_config: Mapping[str, Any], names: list[str]) -> list[str]:
+    """`names` the probe reads, for a store trained on `base_model_id` with `train_config`."""
     from w2w_core.probe import ProbeConfig
 
-    return [name for name in store.attribute_names if name in ProbeConfig().attributes]
+    if base_model_id != DEFAULT_MODEL_ID or train_config.get("identities", {}).get("source") != "world":
+        return []
+    return [name for name in names if name in ProbeConfig().attributes]
 
 
 def calibration_rows(space: Space, n: int, seed: int) -> np.ndarray:

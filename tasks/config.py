@@ -142,7 +142,7 @@ class ZooConfig:
     k: int | None = None  # components of the shipped space (None: w2w_core.space.default_k of the zoo's models)
     components_dtype: str = "float16"  # the shipped space's components: half the bytes of float32
     directions: DirectionsConfig = field(default_factory=DirectionsConfig)  # the shipped directions
-    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)  # their strength 1
+    calibration: CalibrationConfig | None = field(default_factory=CalibrationConfig)  # their strength 1 (None: raw)
 
 
 @dataclass(frozen=True)
