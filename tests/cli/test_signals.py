@@ -3,6 +3,7 @@ processes), leaves the store consistent (rows not written whole stay pending) an
 says what it left; a rerun takes up the batches at once."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 
 from cli.processes import descendants
 from storage.format import DONE, LEASES_FOLDER
+from storage.lease import ChunkLeases, Lease
 from storage.weight_store import WeightStore
 from tasks.config import FanOutConfig
 from tests.flows.dataset_support import REPO
@@ -124,6 +126,7 @@ def test_ctrl_c_then_rerun_restarts_training_at_once_and_loses_nothing(tmp_path,
     store = WeightStore.open(url, read_only=True)
     stored = np.flatnonzero(store.status() == DONE)
     before = store.read_rows(stored)
+    _leave_a_killed_workers_lease(url, int(np.flatnonzero(store.status() != DONE)[0]) // store.rows_per_chunk)
     started, left = time.time(), set(_lease_entries(url))
     rerun = _build(url, tiny_model_dir, prefect_api, workers=2)
     leased = _first_lease_taken(rerun, url, left)
@@ -136,6 +139,20 @@ def test_ctrl_c_then_rerun_restarts_training_at_once_and_loses_nothing(tmp_path,
     store = WeightStore.open(url, read_only=True)
     assert status == 130 and 0 < len(stored) < 8 and store.counts()["done"] == 8 and store.verify().ok
     np.testing.assert_array_equal(store.read_rows(stored), before)  # the rows stored before Ctrl-C are kept
+
+
+def _leave_a_killed_workers_lease(url: str, chunk: int, ttl_s: float = 600) -> None:
+    """The entry a worker SIGKILLed past its grace leaves on its batch: named by its own code, holder a process
+    that has exited here. Its expiry is `ttl_s` away (the default ttl is 120 s, which a loaded machine's
+    start-up can outlast), so a rerun that waited for it could not pass."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    lease = ChunkLeases(url, None, ttl_s)
+    lease_entry = Lease(lease.fs, f"{lease.root}/{LEASES_FOLDER}/{chunk}", "killed-worker", ttl_s)
+    lease._announce(lease_entry)  # written as this process would write it, then made the dead process's
+    body = json.loads(lease.fs.cat_file(lease_entry.entry))
+    body.update(pid=gone.pid)
+    lease.fs.pipe_file(lease_entry.entry, json.dumps(body).encode())
 
 
 def _first_lease_taken(proc: subprocess.Popen, url: str, left: set[Path]) -> float:
