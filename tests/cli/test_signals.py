@@ -126,10 +126,14 @@ def test_ctrl_c_then_rerun_restarts_training_at_once_and_loses_nothing(tmp_path,
     store = WeightStore.open(url, read_only=True)
     stored = np.flatnonzero(store.status() == DONE)
     before = store.read_rows(stored)
-    _leave_a_killed_workers_lease(url, int(np.flatnonzero(store.status() != DONE)[0]) // store.rows_per_chunk)
+    first_pending = int(np.flatnonzero(store.status() != DONE)[0])
+    killed = _leave_a_killed_workers_lease(url, first_pending // store.rows_per_chunk)
     started, left = time.time(), set(_lease_entries(url))
     rerun = _build(url, tiny_model_dir, prefect_api, workers=2)
     leased = _first_lease_taken(rerun, url, left)
+    while killed.exists():  # its batch is among the first two the rerun starts: taken over, not waited for
+        assert time.time() < leased + 60, "the rerun waited for the lease of a worker that no longer exists"
+        time.sleep(0.2)
     _, err = rerun.communicate(timeout=600)
     task_started = _first_batch_task_start(started)
     print(f"rerun: first batch lease {leased - started:.1f} s after the command started, "
@@ -141,7 +145,7 @@ def test_ctrl_c_then_rerun_restarts_training_at_once_and_loses_nothing(tmp_path,
     np.testing.assert_array_equal(store.read_rows(stored), before)  # the rows stored before Ctrl-C are kept
 
 
-def _leave_a_killed_workers_lease(url: str, chunk: int, ttl_s: float = 600) -> None:
+def _leave_a_killed_workers_lease(url: str, chunk: int, ttl_s: float = 600) -> Path:
     """The entry a worker SIGKILLed past its grace leaves on its batch: named by its own code, holder a process
     that has exited here. Its expiry is `ttl_s` away (the default ttl is 120 s, which a loaded machine's
     start-up can outlast), so a rerun that waited for it could not pass."""
@@ -153,6 +157,7 @@ def _leave_a_killed_workers_lease(url: str, chunk: int, ttl_s: float = 600) -> N
     body = json.loads(lease.fs.cat_file(lease_entry.entry))
     body.update(pid=gone.pid)
     lease.fs.pipe_file(lease_entry.entry, json.dumps(body).encode())
+    return Path(lease_entry.entry)
 
 
 def _first_lease_taken(proc: subprocess.Popen, url: str, left: set[Path]) -> float:
