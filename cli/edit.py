@@ -47,11 +47,13 @@ def sample(
     m: int = typer.Option(SampleConfig.m, help="leading components drawn (default: all of the space's)"),
     spread: float = typer.Option(SampleConfig.spread, help="scales the training models' spread (1: as the paper)"),
     seed: int = typer.Option(SampleConfig.seed, help="seed of the sampled coefficients"),
-    method: str = typer.Option(SampleConfig.method, help="gaussian (the paper's) | attributes (drawn with the "
-                               "training models' attribute frequencies) | mix (the same, with the residuals of "
-                               "--mix training models that share the attributes)"),
+    method: str = typer.Option(SampleConfig.method, help="attributes (default: a training model's attributes, their "
+                               "mean coefficients and Gaussian noise; one person per sample, far from the training "
+                               "identities, glasses rarer than in training) | gaussian (the paper's: independent "
+                               "coefficients; a sample's images need not be one person) | mix (attributes with two "
+                               "training models' residuals: keeps the attribute frequencies, close to those models)"),
     contrast: float = typer.Option(SampleConfig.contrast, help="with --method attributes or mix: how far each model's "
-                                   "attributes are pushed from the average (1: the fitted average change)"),
+                                   "attributes are pushed from the average (default: 3 for attributes, 1 for mix)"),
     mix: int = typer.Option(SampleConfig.mix, help="with --method mix: training models mixed into each sample"),
     model_dir: Path = typer.Option(None, "--model", help="diffusers base model folder (default: the one the store was built on)"),
 ) -> None:

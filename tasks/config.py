@@ -161,6 +161,10 @@ class EditConfig:
 
 
 SAMPLING_METHODS = ("gaussian", "attributes", "mix")
+# each label sampler's contrast when none is given: attributes at 3 keeps one person per sample (images of a
+# sample 0.462 apart, training models 0.443) and stays far from any training identity (0.545); mix was measured
+# at 1 (docs/research/2026-12-07-default-sampler.md)
+DEFAULT_CONTRAST = {"attributes": 3.0, "mix": 1.0}
 
 
 @dataclass(frozen=True)
@@ -171,20 +175,28 @@ class SampleConfig:
     m: int | None = None  # leading components drawn (None: all of the space's); the rest stay at their mean
     spread: float = 1.0  # scales every component's std (1: the training models' spread)
     seed: int = 0  # seed of the sampled coefficients
-    method: str = "gaussian"  # "gaussian" (the paper's), "attributes" or "mix" (w2w_core/attribute_model)
-    contrast: float = 1.0  # "attributes" and "mix": scales each model's label shift about the mean labels'
+    # "attributes" (the default: the sampler that measured best at one person per sample, apart from each other
+    # and from the training identities), "gaussian" (the paper's) or "mix" (w2w_core/attribute_model)
+    method: str = "attributes"
+    contrast: float | None = None  # "attributes" and "mix": scales each model's label shift about the mean
+    # labels' (None: DEFAULT_CONTRAST of the method)
     mix: int = 2  # "mix" only: training models whose residuals make each sample's (2 keeps the most structure)
     pictures: PicturesConfig = field(default_factory=PicturesConfig)
 
     def __post_init__(self) -> None:
         if self.n < 1 or self.spread < 0 or (self.m is not None and self.m < 1):
             raise InputError(f"need n >= 1, spread >= 0 and m >= 1; got n={self.n}, spread={self.spread}, m={self.m}")
-        if self.contrast < 0:
+        if self.contrast is not None and self.contrast < 0:
             raise InputError(f"contrast must be >= 0, got {self.contrast}")
         if self.mix < 2:
             raise InputError(f"mix must be >= 2 training models (1 would copy one), got {self.mix}")
         if self.method not in SAMPLING_METHODS:
             raise InputError(f"unknown sampling method {self.method!r}: choose one of {', '.join(SAMPLING_METHODS)}")
+
+    @property
+    def label_contrast(self) -> float:
+        """The contrast the label samplers use: the one given, else the method's measured default."""
+        return self.contrast if self.contrast is not None else DEFAULT_CONTRAST.get(self.method, 1.0)
 
 
 @dataclass(frozen=True)
@@ -194,16 +206,15 @@ class ReportConfig:
     pictures: PicturesConfig = field(default_factory=PicturesConfig)
     n_dataset_rows: int = 4  # identities of this run shown as renders | LoRA | projection
     n_samples: int = 6  # new identities sampled from the space, by each sampler
-    # the paper's sampler, and the one that keeps the training attribute frequencies (docs/benchmarks.md, Sampling)
-    sample_methods: tuple[str, ...] = ("gaussian", "mix")
+    # the default sampler, the paper's, and the one that keeps the training attribute frequencies
+    sample_methods: tuple[str, ...] = ("attributes", "gaussian", "mix")
     n_edited: int = 6  # identities edited (training ones of this run, held-out, inverted), for the flip rate
     edit_attributes: tuple[str, ...] = ("beard", "glasses", "smiling", "male")
-    # on the 3,000-model zoo (default m = 600) strength 4 flips the probe's reading for 62-88 % of held-out
-    # identities on these four attributes and the run's own report read 0.50 over its 6 models, so the report
-    # edits at 6 (benchmarks/editing.py and the w2w run section of docs/benchmarks.md)
-    flip_strength: float = 6.0  # the edit towards what an identity lacks, for the report's flip rate
-    edit_strengths: tuple[float, ...] = (-6.0, -3.0, 0.0, 3.0, 6.0)
-    multi_edit: tuple[tuple[str, float], ...] = (("beard", 6.0), ("glasses", 6.0), ("young", -6.0))
+    # strengths in the calibrated unit (w2w_core/directions: 1 flips half of the training models tried; on the
+    # shipped zoo that is 1.75-3.5x the old raw unit for these four, where the report used to edit at raw 6)
+    flip_strength: float = 1.0  # the edit towards what an identity lacks, for the report's flip rate
+    edit_strengths: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)
+    multi_edit: tuple[tuple[str, float], ...] = (("beard", 1.5), ("glasses", 1.5), ("young", -1.5))
     inversion: InversionConfig = field(default_factory=InversionConfig)
     single_image: FinetuneConfig = field(default_factory=FinetuneConfig)  # the 1-image Dreambooth-LoRA baseline
 

@@ -43,8 +43,8 @@ def sampled_coefficients(space: Space, training: np.ndarray, labels: np.ndarray,
         return sample_coefficients(space, config.n, rng, config.spread, config.m)
     model = fit_attribute_model(training, labels)
     if config.method == "mix":
-        return sample_by_mixing(model, training, config.n, rng, config.mix, config.spread, config.m, config.contrast)[0]
-    return sample_with_attributes(model, config.n, rng, config.spread, config.m, config.contrast)[0]
+        return sample_by_mixing(model, training, config.n, rng, config.mix, config.spread, config.m, config.label_contrast)[0]
+    return sample_with_attributes(model, config.n, rng, config.spread, config.m, config.label_contrast)[0]
 
 
 def sample_models(store_url: str, out: Path, config: SampleConfig = SampleConfig(),

@@ -141,9 +141,9 @@ SAMPLERS = {
     "gaussian": "gaussian, the paper's sampler, draws every coefficient independently from a Gaussian fit to the "
                 "training models': it goes anywhere in the space, far from any training identity, but knows nothing "
                 "of which attributes go together, so a draw need not be one consistent person.",
-    "attributes": "attributes draws a training model's attribute labels, then their mean coefficients plus Gaussian "
-                  "noise: it keeps the training set's combinations of attributes, but the noise is independent per "
-                  "component like gaussian's.",
+    "attributes": "attributes, the default, draws a training model's attribute labels, then their mean coefficients "
+                  "with each label's shift tripled (contrast 3) plus Gaussian noise: each sample stays one person and "
+                  "far from every training identity, but glasses come out rarer than in the training set.",
     "mix": "mix draws a training model's attribute labels, their mean coefficients and the mixed residuals of two "
            "training models that share them: it keeps the training set's attribute frequencies and gives distinct "
            "people, but they sit close to training identities (see the coefficient cosine to the nearest).",

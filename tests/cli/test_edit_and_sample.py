@@ -61,13 +61,14 @@ def test_edit_a_store_row_writes_loadable_lora_files_and_a_picture(store, tmp_pa
 
 
 def test_sample_writes_new_models_beside_their_nearest_training_identities(store, tmp_path, tiny_model_dir):
-    result = runner.invoke(w2w, ["sample", store, "--n", "3", "--out", str(tmp_path / "s"), "--model", str(tiny_model_dir)])
+    result = runner.invoke(w2w, ["sample", store, "--n", "3", "--method", "gaussian", "--out", str(tmp_path / "s"),
+                                 "--model", str(tiny_model_dir)])
     assert result.exit_code == 0, result.output
     summary = _json(result.output)
     assert len(summary["files"]) == 3 and len(summary["nearest"]) == 3
     assert all(-1 <= n["coefficient_cosine"] <= 1 and n["identity"].startswith("world-") for n in summary["nearest"])
-    conditioned = runner.invoke(w2w, ["sample", store, "--n", "3", "--method", "attributes", "--out", str(tmp_path / "a"),
-                                      "--model", str(tiny_model_dir)])
+    conditioned = runner.invoke(w2w, ["sample", store, "--n", "3", "--method", "attributes", "--contrast", "3",
+                                      "--out", str(tmp_path / "a"), "--model", str(tiny_model_dir)])
     assert conditioned.exit_code == 0, conditioned.output
     mixed = runner.invoke(w2w, ["sample", store, "--n", "3", "--method", "mix", "--out", str(tmp_path / "x"),
                                 "--model", str(tiny_model_dir)])
@@ -76,6 +77,9 @@ def test_sample_writes_new_models_beside_their_nearest_training_identities(store
     paper, drawn, mix = (import_lora_file(_json(r.output)["files"][0], layout) for r in (result, conditioned, mixed))
     assert np.all(np.isfinite(drawn)) and not np.allclose(paper, drawn)
     assert np.all(np.isfinite(mix)) and not np.allclose(mix, drawn) and not np.allclose(mix, paper)
+    default = runner.invoke(w2w, ["sample", store, "--n", "3", "--out", str(tmp_path / "d"), "--model", str(tiny_model_dir)])
+    assert default.exit_code == 0, default.output  # the default sampler: attributes at contrast 3
+    np.testing.assert_array_equal(import_lora_file(_json(default.output)["files"][0], layout), drawn)
 
 
 @pytest.mark.parametrize("args, message", [

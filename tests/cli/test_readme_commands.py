@@ -206,7 +206,7 @@ EXAMPLES = {
     "w2w space fit URL --k K": _space,
     "w2w space show [URL]": _space,
     "w2w directions fit URL": _directions,
-    "w2w sample [URL] --n 8 --out DIR": _sample,
+    "w2w sample --n 8 --out DIR": _sample,
     "w2w edit MODEL.safetensors --add glasses=1 --out DIR": _edit,
     "w2w invert photo.png --out DIR": _invert,
     "w2w report URL --out DIR [--heldout URL]": _report,

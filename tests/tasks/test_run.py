@@ -32,7 +32,14 @@ def test_without_a_zoo_every_run_row_is_the_runs(tmp_path):
 
 
 def test_a_report_sampler_that_does_not_exist_is_refused_before_anything_runs():
-    assert ReportConfig().sample_methods == ("gaussian", "mix")
+    assert ReportConfig().sample_methods == ("attributes", "gaussian", "mix")
     for methods in (("gaussian", "uniform"), ()):
         with pytest.raises(InputError, match="sample_methods must be one or more of gaussian, attributes, mix"):
             ReportConfig(sample_methods=methods)
+
+
+def test_the_default_sampler_is_attributes_at_contrast_3_and_each_method_has_its_own_contrast():
+    from tasks.config import SampleConfig
+
+    assert SampleConfig().method == "attributes" and SampleConfig().label_contrast == 3.0
+    assert SampleConfig(method="mix").label_contrast == 1.0 and SampleConfig(method="mix", contrast=2).label_contrast == 2
