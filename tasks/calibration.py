@@ -26,7 +26,7 @@ from w2w_core.base_model import DEFAULT_MODEL_ID
 from w2w_core.directions import Directions, calibrated, edit, with_calibration_of
 from w2w_core.evaluate import flip_rates, majority
 from w2w_core.lora.layout import LoraLayout
-from w2w_core.probe import load_probe, read_models
+from w2w_core.probe import ProbeConfig, load_probe, read_models
 from w2w_core.space import Space
 
 
@@ -39,8 +39,6 @@ def probe_reads(store: WeightStore) -> list[str]:
 
 def readable_attributes(base_model_id: str, train_config: Mapping[str, Any], names: list[str]) -> list[str]:
     """`names` the probe reads, for a store trained on `base_model_id` with `train_config`."""
-    from w2w_core.probe import ProbeConfig
-
     if base_model_id != DEFAULT_MODEL_ID or train_config.get("identities", {}).get("source") != "world":
         return []
     return [name for name in names if name in ProbeConfig().attributes]
