@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.config import EditConfig
 from tasks.inputs import StoreInputs, check_edit, check_space_fits, parse_edits, parse_sweep  # noqa: F401 - re-exported
 from tasks.models import base_model_for, load_model, model_images, save_model, write_grid
-from w2w_core.directions import Directions, edit
+from w2w_core.directions import Directions, edit, unit_meaning
 from w2w_core.errors import InputError
 from w2w_core.space import Space
 
@@ -64,7 +64,8 @@ def edit_checked(model: str, inputs: StoreInputs, out: Path, edits: Mapping[str,
     images = model_images(base, vectors, layout, config.pictures, delayed)
     rows = [(f"{name} (original)", images[0])] + [(label, images[i + 1]) for i, (label, _) in enumerate(models)]
     grid = write_grid(out / "edit.png", rows, f"{name}: edits along attribute directions (same noise in every row)")
-    return {"model": name, "files": files, "grid": str(grid), "m": inputs.directions.m}
+    return {"model": name, "files": files, "grid": str(grid), "m": inputs.directions.m,
+            "strength_1": unit_meaning(inputs.directions)}
 
 
 def _slug(text: str) -> str:

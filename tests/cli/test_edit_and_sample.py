@@ -48,6 +48,7 @@ def test_edit_a_store_row_writes_loadable_lora_files_and_a_picture(store, tmp_pa
     assert result.exit_code == 0, result.output
     summary = _json(result.output)
     assert len(summary["files"]) == 4 and Image.open(summary["grid"]).format == "PNG"
+    assert summary["strength_1"] == "1: as far as the farthest training model"  # a store of another base model: raw
     layout = LoraLayout.from_dict(WeightStore.open(store, read_only=True).layout)
     row = WeightStore.open(store, read_only=True).read_row(3)
     zero = import_lora_file(summary["files"]["smiling +0"], layout)
