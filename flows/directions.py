@@ -26,12 +26,13 @@ from w2w_core.directions import DirectionsConfig, directions_summary
 @flow(name="fit-directions", flow_run_name=directions_run)
 def fit_directions(store_url: str, config: DirectionsConfig = DirectionsConfig(), read: ReadConfig = ReadConfig(),
                    storage_options: Mapping[str, Any] | None = None,
-                   calibration: CalibrationConfig | None = CalibrationConfig(),
+                   calibration: CalibrationConfig | None = None,
                    calibration_from: str | None = None) -> dict[str, Any]:
     """One direction per attribute of the store, in its space's first m components; saved beside the space.
 
     calibration: on a store of the embedded world, strength 1 is measured with the probe as the edit that
-    flips a typical training model (tasks/calibration.py); None keeps the raw unit.
+    flips a typical training model (tasks/calibration.py: minutes of generation on a CPU, so it is asked for by
+    `w2w directions fit` and `w2w zoo build`, not by the nightly refit); None keeps the raw unit.
     calibration_from: instead, take the strength unit measured for the directions of this store (a run's
     store that starts as the zoo takes the zoo's).
     """

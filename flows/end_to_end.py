@@ -19,7 +19,7 @@ from flows.dataset import build_weights_dataset
 from flows.directions import fit_directions
 from flows.names import end_to_end_run
 from flows.space import fit_space
-from tasks.config import ZOO_DIR, RunConfig
+from tasks.config import ZOO_DIR, CalibrationConfig, RunConfig
 from tasks.dataset import trained_prefix_task
 from tasks.progress import Stages, store_progress
 from tasks.report import write_report_task
@@ -58,7 +58,8 @@ def w2w_run(out: str = "w2w-out", config: RunConfig = RunConfig()) -> dict:
         space = fit_space(store, PCAConfig(k=config.k or default_k(n_models)))
     with stages.stage(STAGES[4]):
         # the zoo's measured strength unit: the run's directions are refit on the zoo's models and a few more
-        directions = fit_directions(store, calibration_from=str(ZOO_DIR) if config.use_zoo else None)
+        directions = fit_directions(store, calibration=CalibrationConfig(),
+                                    calibration_from=str(ZOO_DIR) if config.use_zoo else None)
     with stages.stage(STAGES[5]):
         inversion, inverted = inversion_stage_task(store, heldout, config.report)
     with stages.stage(STAGES[6]):
