@@ -42,6 +42,7 @@ SPACE_GROUP = "space"  # sibling group written by storage/space_store.py; never 
 LEASES_FOLDER = "leases"  # per-chunk writer leases (storage/lease.py); plain objects, not zarr
 RUNS_FOLDER = "runs"  # what each flow run set out to do (storage/run_records.py); plain objects
 RECORD_FOLDERS = (LEASES_FOLDER, RUNS_FOLDER)  # may exist before the store does
+ZOO_RECORD = "zoo.json"  # the zoo's build record (tasks/zoo.py): written before the zoo's store is created
 
 MAX_REASON_CHARS = 2000
 TARGET_CHUNK_BYTES = 8 * 2**20  # automatic params_per_chunk aims at weight chunks of about this size

@@ -73,7 +73,7 @@ def holds_only_records(url: str, options: Mapping[str, Any] | None) -> bool:
         names = {name.rstrip("/").rsplit("/", 1)[-1] for name in fs.ls(root, detail=False)}
     except FileNotFoundError:
         return False
-    return bool(names) and names <= set(fmt.RECORD_FOLDERS)
+    return bool(names) and names <= {*fmt.RECORD_FOLDERS, fmt.ZOO_RECORD}
 
 
 def check_reopen(url: str, stored: Mapping[str, Any], spec: StoreSpec, train_config: Mapping[str, Any],

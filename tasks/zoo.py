@@ -13,9 +13,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from storage.files import write_atomic
+from storage.format import ZOO_RECORD
 from tasks.config import FanOutConfig, ZooConfig
 
-RECORD = "zoo.json"
+RECORD = ZOO_RECORD
 
 
 def _commit() -> str:
