@@ -23,7 +23,7 @@ from tasks.models import model_images
 from w2w_core import world
 from w2w_core.base_model import BaseModel
 from w2w_core.directions import Directions, edit, unit_meaning
-from w2w_core.evaluate import centroid_cosines, identity_centroids, majority, spread_between_and_within
+from w2w_core.evaluate import centroid_cosines, flip_rates, identity_centroids, majority, spread_between_and_within
 from w2w_core.lora.layout import LoraLayout
 from w2w_core.probe import Probe, read_models
 from w2w_core.space import Space, project, reconstruct
@@ -233,7 +233,7 @@ def _flip_rate(gallery: Gallery, thetas: np.ndarray, had: np.ndarray, name: str,
     toward = [edit(theta, gallery.space, gallery.directions, {name: -strength if h else strength})
               for theta, h in zip(thetas, had)]
     after, _ = gallery.read(gallery.images(np.stack(toward)))
-    return float((after[:, gallery.attribute(name)] != had).mean())
+    return float(flip_rates(after[None, :, gallery.attribute(name)], had)[0])  # one strength
 
 
 def multi_edit_section(gallery: Gallery, label: str, theta: np.ndarray, edits: Mapping[str, float]) -> Grid:
