@@ -21,7 +21,8 @@ def prefect_env(home: Path) -> dict[str, str]:
     """The environment of a server, the CLI and workers: their own PREFECT_HOME (its SQLite database),
     a free port on 127.0.0.1, no AWS credentials (each test gives them as it means to)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items()  # a w2w command run in this process quiets Prefect's console
+           if not k.startswith("AWS_") and k != "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"}
     env.update({"PREFECT_HOME": str(home), "W2W_TEST_PORT": str(port),
                 "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_CLI_PROMPT": "false", "PREFECT_LOGGING_LEVEL": "WARNING", "PYTHONPATH": str(REPO),

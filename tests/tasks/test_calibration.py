@@ -37,7 +37,9 @@ def test_strength_1_becomes_the_measured_raw_strength_and_a_strong_edit_flips_mo
     for name, entry in record["attributes"].items():
         i = raw.names.index(name)
         assert done.unit[i] == pytest.approx(raw.unit[i] * entry["raw_strength"])
-        assert all(0.0 <= r <= 1.0 for r in entry["flip_rates"]) and entry["raw_strength"] in (0.5, 12.0)
+        assert all(0.0 <= r <= 1.0 for r in entry["flip_rates"]) and 0.5 <= entry["raw_strength"] <= 12.0
+        if not entry["reached"]:  # no strength flipped half: the one that flipped most, not an interpolation
+            assert entry["raw_strength"] in (0.5, 12.0)
     rates = np.array([entry["flip_rates"] for entry in record["attributes"].values()])
     assert rates[:, 1].mean() > rates[:, 0].mean() + 0.25  # 12x the farthest training model flips far more
 
