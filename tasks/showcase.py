@@ -20,10 +20,16 @@ import numpy as np
 
 from tasks.config import PicturesConfig
 from tasks.models import model_images
-from w2w_core import world
 from w2w_core.base_model import BaseModel
 from w2w_core.directions import Directions, edit, unit_meaning
-from w2w_core.evaluate import centroid_cosines, flip_rates, identity_centroids, majority, spread_between_and_within
+from w2w_core.evaluate import (
+    Reader,
+    centroid_cosines,
+    closest_identity,
+    edit_scores,
+    renders,
+    spread_between_and_within,
+)
 from w2w_core.lora.layout import LoraLayout
 from w2w_core.probe import Probe, read_models
 from w2w_core.space import Space, project, reconstruct
@@ -100,39 +106,37 @@ class Gallery:
         pictures = self.pictures if prompt is None else replace(self.pictures, prompt=prompt)
         return model_images(self.base, np.asarray(vectors, np.float32), self.layout, pictures)
 
+    @property
+    def reader(self) -> Reader:
+        """The probe over models' images, as the benchmarks read them (w2w_core.evaluate.Reader)."""
+        return Reader(self.probe)
+
     def read(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(attributes bool [M, A] by majority over each model's images, unit embeddings [M, n, E])."""
-        readings, embeddings = read_models(self.probe, images)
-        return majority(readings), embeddings
+        return self.reader.read(images)
 
     def attribute(self, name: str) -> int:
         return list(self.probe.config.attributes).index(name)
 
 
-def renders(seeds: Sequence[int], n: int, style: str = "photo", variation_seed: int = 0) -> np.ndarray:
-    return np.stack([world.render_identity(world.make_identity(int(s)), n, 32, style, variation_seed) for s in seeds])
-
-
-def unit_centroids(gallery: Gallery, images: np.ndarray) -> np.ndarray:
-    _, embeddings = gallery.read(images)
-    return identity_centroids(embeddings.reshape(-1, embeddings.shape[-1]), len(images))
-
-
 def dataset_section(gallery: Gallery, seeds: Sequence[int], vectors: np.ndarray, ids: Sequence[str]) -> Section:
-    """Per identity: its training renders | what its stored LoRA generates | what its projection onto the space generates."""
+    """Per identity: its training renders | what its stored LoRA generates | what its projection onto the space
+    generates."""
     n = gallery.pictures.images_per_model
     train = renders(seeds, n)
     projected = np.asarray(reconstruct(gallery.space, project(gallery.space, vectors)), np.float32)
     lora, space = gallery.images(vectors), gallery.images(projected)
-    centroids = unit_centroids(gallery, train)
-    scores = {name: float(centroid_cosines(gallery.read(x)[1], centroids).mean()) for name, x in (("lora", lora), ("space", space))}
-    rows = tuple(grid_row(str(identity), np.concatenate([train[i], lora[i], space[i]])) for i, identity in enumerate(ids))
+    centroids = gallery.reader.centroids(train)
+    scores = {name: float(centroid_cosines(gallery.read(x)[1], centroids).mean())
+              for name, x in (("lora", lora), ("space", space))}
+    rows = tuple(grid_row(str(identity), np.concatenate([train[i], lora[i], space[i]]))
+                 for i, identity in enumerate(ids))
     columns = (("training renders", n), ("what its LoRA generates", n), ("its projection onto the space", n))
     figure = Grid("Identities trained in this run", "Each row is one identity fine-tuned by this run: its training "
                   f"renders, then {n} images its LoRA generates and {n} its projection onto the w2w space generates "
                   "(image i of every model shares one noise seed).", columns, rows)
-    return Section("The dataset: one model per identity", "Every identity is a rank-1 LoRA, i.e. one point in weight space. "
-                   "Projecting it onto the space's components keeps who it is.", [figure],
+    return Section("The dataset: one model per identity", "Every identity is a rank-1 LoRA, i.e. one point in "
+                   "weight space. Projecting it onto the space's components keeps who it is.", [figure],
                    {"id_score_lora": scores["lora"], "id_score_projection": scores["space"], "identities": list(ids)})
 
 
@@ -167,7 +171,7 @@ def samples_figure(gallery: Gallery, method: str, sampled: np.ndarray, neighbour
     k = len(sampled)
     _, embeddings = gallery.read(images[:k])
     between, within = spread_between_and_within(embeddings)
-    similarity = centroid_cosines(embeddings, unit_centroids(gallery, images[k:]))
+    similarity = centroid_cosines(embeddings, gallery.reader.centroids(images[k:]))
     n = images.shape[1]
     rows = tuple(grid_row(f"sample {i + 1}", np.concatenate([images[i], images[k + i]]),
                           note=f"nearest: {neighbour_ids[i]}, coefficient cosine {cosines[i]:.2f}") for i in range(k))
@@ -208,10 +212,11 @@ def edit_section(gallery: Gallery, models: Sequence[tuple[str, np.ndarray]], att
                       f"NAME=STRENGTH` (strength {unit_meaning(gallery.directions)}).")
     flips = {}
     thetas = np.stack([theta for _, theta in models])
-    before, _ = gallery.read(gallery.images(thetas))
+    before, before_embeddings = gallery.read(gallery.images(thetas))
     for name in attributes:
         a = gallery.attribute(name)
-        edited = np.stack([edit(theta, gallery.space, gallery.directions, {name: s}) for _, theta in models for s in strengths])
+        edited = np.stack([edit(theta, gallery.space, gallery.directions, {name: s})
+                           for _, theta in models for s in strengths])
         images = gallery.images(edited)
         readings, _ = read_models(gallery.probe, images)
         share = readings[:, :, a].mean(axis=1).reshape(len(models), len(strengths))
@@ -223,17 +228,22 @@ def edit_section(gallery: Gallery, models: Sequence[tuple[str, np.ndarray]], att
                                     f"strengths {strengths_text(strengths)} (first noise seed). Under each image: the "
                                     f"share of that model's {images.shape[1]} images the probe reads as {name}.",
                                     columns, rows))
-        flips[name] = _flip_rate(gallery, thetas, before[:, a], name, flip_strength)
+        flips[name] = edit_towards_lacking(gallery, thetas, before, before_embeddings, name, flip_strength)["flip"]
     section.numbers = {"flip_rate": flips, "flip_strength": flip_strength, "identities": [label for label, _ in models]}
     return section
 
 
-def _flip_rate(gallery: Gallery, thetas: np.ndarray, had: np.ndarray, name: str, strength: float) -> float:
-    """Share of models whose probe reading of `name` turns to what they lacked, edited by ±strength towards it."""
+def edit_towards_lacking(gallery: Gallery, thetas: np.ndarray, before: np.ndarray, before_embeddings: np.ndarray,
+                         name: str, strength: float) -> dict[str, float]:
+    """Each model edited by ±strength along `name` towards what the probe does not read in it (`before`,
+    `before_embeddings`: the unedited models' readings): flip, preservation and ID score to the unedited model,
+    by w2w_core.evaluate.edit_scores, the function the editing benchmark scores with."""
+    a = gallery.attribute(name)
+    had = before[:, a]
     toward = [edit(theta, gallery.space, gallery.directions, {name: -strength if h else strength})
               for theta, h in zip(thetas, had)]
-    after, _ = gallery.read(gallery.images(np.stack(toward)))
-    return float(flip_rates(after[None, :, gallery.attribute(name)], had)[0])  # one strength
+    after, embeddings = gallery.read(gallery.images(np.stack(toward)))
+    return edit_scores(after, embeddings, ~had, a, before, before_embeddings)
 
 
 def multi_edit_section(gallery: Gallery, label: str, theta: np.ndarray, edits: Mapping[str, float]) -> Grid:
@@ -242,7 +252,8 @@ def multi_edit_section(gallery: Gallery, label: str, theta: np.ndarray, edits: M
     text = edits_text(edits)
     return Grid(f"Several attributes at once: {text}", f"One model edited along several directions at once (the sum "
                 f"of the edits {text}): first as it is, then edited; image i of both shares one noise seed.",
-                (("the model's images", images.shape[1]),), (grid_row(label, images[0]), grid_row(f"edited: {text}", images[1])))
+                (("the model's images", images.shape[1]),),
+                (grid_row(label, images[0]), grid_row(f"edited: {text}", images[1])))
 
 
 SCORED = {"w2w": "w2w inversion", "single": "1-image LoRA", "multi": "multi-image LoRA"}  # id_score's models
@@ -260,8 +271,9 @@ def inversion_findings(inputs: Sequence[str], id_score: Mapping[str, Sequence[fl
 
     findings = []
     if below:
-        findings.append(f"Here w2w inversion scores below the 1-image LoRA baseline from {listed(below)}: fitting only "
-                        "the space's coefficients to one image kept less of the identity than fine-tuning a LoRA on it.")
+        findings.append(f"Here w2w inversion scores below the 1-image LoRA baseline from {listed(below)}: fitting "
+                        "only the space's coefficients to one image kept less of the identity than fine-tuning a LoRA "
+                        "on it.")
     if others:
         findings.append(f"w2w inversion scores at or above the 1-image LoRA baseline from {listed(others)}.")
     return findings
@@ -274,12 +286,13 @@ def inversion_section(gallery: Gallery, inputs: Sequence[tuple[str, int, np.ndar
     n = gallery.pictures.images_per_model
     seeds = [seed for _, seed, _ in inputs]
     others = renders(gallery_seeds, n, variation_seed=1)  # new position, light and background
-    reference = unit_centroids(gallery, others)
+    reference = gallery.reader.centroids(others)
     own = [list(gallery_seeds).index(seed) for seed in seeds]
-    images = {name: gallery.images(v) for name, v in (("w2w", inverted), ("single", single_image), ("multi", multi_image))}
+    images = {name: gallery.images(v)
+              for name, v in (("w2w", inverted), ("single", single_image), ("multi", multi_image))}
     embeddings = {name: gallery.read(x)[1] for name, x in images.items()}
     scores = {name: centroid_cosines(e, reference[own]) for name, e in embeddings.items()}
-    closest = _closest_identity(embeddings["w2w"], reference)
+    closest = closest_identity(embeddings["w2w"], reference)
     rows = tuple(grid_row(label, np.concatenate([image[None], images["w2w"][i], images["single"][i], others[own[i]]]),
                           note="ID score: " + ", ".join(f"{SCORED[name]} {scores[name][i]:.2f}" for name in SCORED))
                  for i, (label, _, image) in enumerate(inputs))
@@ -296,13 +309,6 @@ def inversion_section(gallery: Gallery, inputs: Sequence[tuple[str, int, np.ndar
                    inversion_findings(numbers["inputs"], numbers["id_score"]))
 
 
-def _closest_identity(embeddings: np.ndarray, references: np.ndarray) -> np.ndarray:
-    """For each model [M, n, E], the reference identity [R, E] its images' centroid is closest to."""
-    means = embeddings.mean(axis=1)
-    means /= np.linalg.norm(means, axis=1, keepdims=True)
-    return (means @ references.T).argmax(axis=1)
-
-
 __all__ = ["Cell", "Figure", "Gallery", "Grid", "GridRow", "SAMPLERS", "Section", "dataset_section", "edit_section",
-           "edits_text", "grid_row", "inversion_findings", "inversion_section", "multi_edit_section", "renders",
-           "sampler_sentence", "samples_figure", "samples_section", "strengths_text", "unit_centroids"]
+           "edit_towards_lacking", "edits_text", "grid_row", "inversion_findings", "inversion_section",
+           "multi_edit_section", "renders", "sampler_sentence", "samples_figure", "samples_section", "strengths_text"]
