@@ -39,9 +39,12 @@ def build(
                                    "glob), and 0/1 (or -1/1) attribute columns. Default: the embedded world."),
     world_split: str = typer.Option(DatasetConfig.world_split, help="Without --identities: the world's train "
                                     "identities, or heldout ones (an evaluation store the space is not fit on)."),
-    instance_prompt: str = typer.Option(FinetuneConfig.instance_prompt, help="Prompt that names the identity (the rare token sks)."),
-    class_prompt: str = typer.Option(FinetuneConfig.class_prompt, help="Prompt of the identity's class (prior preservation)."),
-    batch_size: int = typer.Option(DatasetConfig.batch_size, help="Identities per batch task = rows per chunk (fixed once the store exists)."),
+    instance_prompt: str = typer.Option(FinetuneConfig.instance_prompt,
+                                        help="Prompt that names the identity (the rare token sks)."),
+    class_prompt: str = typer.Option(FinetuneConfig.class_prompt,
+                                     help="Prompt of the identity's class (prior preservation)."),
+    batch_size: int = typer.Option(DatasetConfig.batch_size,
+                                   help="Identities per batch task = rows per chunk (fixed once the store exists)."),
     steps: int = typer.Option(FinetuneConfig.steps, help="Fine-tune steps per identity."),
     learning_rate: float = typer.Option(FinetuneConfig.learning_rate, help="Fine-tune learning rate."),
     adam_eps: float = typer.Option(FinetuneConfig.adam_eps, help="AdamW's eps: larger damps fine-tune noise "
@@ -49,11 +52,14 @@ def build(
     images: int = typer.Option(DatasetConfig.images_per_identity, help="World renders per identity."),
     model: Path = typer.Option(None, help="Diffusers base model folder (default: the embedded tiny model)."),
     dtype: str = typer.Option(DatasetConfig.dtype, help="Stored weight dtype: float32 or float16."),
-    scheduler: str = typer.Option(FanOutConfig.scheduler_address, help="Dask scheduler address (tcp://host:8786) to run batches on GPU workers."),
+    scheduler: str = typer.Option(FanOutConfig.scheduler_address,
+                                  help="Dask scheduler address (tcp://host:8786) to run batches on GPU workers."),
     retries: int = typer.Option(FanOutConfig.retries, help="Retries of a failed batch task."),
     retry_delay: float = typer.Option(FanOutConfig.retry_delay_s, help="Seconds between retries."),
-    workers: int = typer.Option(FanOutConfig.workers, help="Local processes running batches (default: one per CPU core; 1: in this process)."),
-    threads_per_worker: int = typer.Option(FanOutConfig.threads_per_worker, help="Torch threads in each local worker process."),
+    workers: int = typer.Option(FanOutConfig.workers, help="Local processes running batches "
+                                "(default: one per CPU core; 1: in this process)."),
+    threads_per_worker: int = typer.Option(FanOutConfig.threads_per_worker,
+                                           help="Torch threads in each local worker process."),
     progress: bool = typer.Option(True, help="Show a progress bar read from the store."),
 ) -> None:
     """Fine-tune identities into the store; exit 1 if any identity is left failed."""
@@ -81,8 +87,8 @@ def build(
     from cli.processes import end_children_with_this_process
 
     end_children_with_this_process(what_the_build_left)  # SIGTERM / Ctrl-C end all it starts, say what is left
-    from flows.dataset import DatasetIncompleteError, build_weights_dataset
     from cli.quiet import quiet_prefect_tracebacks
+    from flows.dataset import DatasetIncompleteError, build_weights_dataset
 
     quiet_prefect_tracebacks()
 
@@ -114,7 +120,8 @@ def what_the_build_left() -> str:
 def status(
     url: str = typer.Argument(..., help=URL_HELP),
     verify: bool = typer.Option(False, "--verify", help="Re-read every done row and check its checksum."),
-    mark_failed: bool = typer.Option(False, "--mark-failed", help="With --verify: mark bad rows failed so a rerun retrains them."),
+    mark_failed: bool = typer.Option(False, "--mark-failed",
+                                     help="With --verify: mark bad rows failed so a rerun retrains them."),
 ) -> None:
     """Show how far the weight dataset at URL is; exit 1 if --verify finds bad rows."""
     from storage.status import status_text

@@ -25,8 +25,10 @@ def fit(
     m: int = typer.Option(DirectionsConfig.m, help="leading components used (default: about N/5, at most 1000)"),
     method: str = typer.Option(DirectionsConfig.method, help="least_squares (the paper) | logistic | mean_shift "
                                "(the average change with the attribute)"),
-    debias: str = typer.Option("", help="attributes to remove from every other direction, comma-separated (e.g. male,young)"),
-    debias_mode: str = typer.Option(DirectionsConfig.debias_mode, help="sequential (one at a time) | joint (their span)"),
+    debias: str = typer.Option("", help="attributes to remove from every other direction, comma-separated "
+                               "(e.g. male,young)"),
+    debias_mode: str = typer.Option(DirectionsConfig.debias_mode,
+                                    help="sequential (one at a time) | joint (their span)"),
     calibrate: bool = typer.Option(True, help="on an embedded-world store: measure strength 1 with the probe as the "
                                    "edit that flips half of the training models tried (a few minutes on a CPU)"),
 ) -> None:
@@ -35,8 +37,8 @@ def fit(
         config = DirectionsConfig(m=m, method=method, debias=tuple(a.strip() for a in debias.split(",") if a.strip()),
                                   debias_mode=debias_mode)
         _check_store_has(store_url, config)
-        from flows.directions import fit_directions
         from cli.quiet import quiet_prefect_tracebacks
+        from flows.directions import fit_directions
 
         quiet_prefect_tracebacks()
 

@@ -14,17 +14,21 @@ STORE_HELP = "weight store whose space and directions are used (default: the emb
 
 
 def edit(
-    model: str = typer.Argument(..., help="a LoRA .safetensors file, a theta .npy, or a row (number or identity id) of the store"),
-    add: list[str] = typer.Option(None, "--add", help="ATTRIBUTE=STRENGTH, repeatable: one model with all of them (e.g. glasses=1; 1: the calibrated edit "
-                             "that flips the attribute on a typical training model, -1 removes it)"),
+    model: str = typer.Argument(..., help="a LoRA .safetensors file, a theta .npy, "
+                                "or a row (number or identity id) of the store"),
+    add: list[str] = typer.Option(None, "--add", help="ATTRIBUTE=STRENGTH, repeatable: one model with all of them "
+                                  "(e.g. glasses=1; 1: the calibrated edit "
+                                  "that flips the attribute on a typical training model, -1 removes it)"),
     sweep: str = typer.Option(None, help="ATTRIBUTE=S1,S2,...: one model per strength"),
     store: str = typer.Option(str(ZOO_DIR), help=STORE_HELP),
     out: Path = typer.Option(Path("w2w-out/edit"), help="folder for the edited LoRA files and edit.png"),
     format: str = typer.Option(EditConfig.format, help="LoRA file format: diffusers | kohya (A1111, ComfyUI)"),
-    delay: int = typer.Option(EditConfig.delay_t, help="delayed injection: the original model until the timestep falls to this (e.g. 700)"),
+    delay: int = typer.Option(EditConfig.delay_t,
+                              help="delayed injection: the original model until the timestep falls to this (e.g. 700)"),
     n: int = typer.Option(PicturesConfig.images_per_model, help="images per model in edit.png"),
     seed: int = typer.Option(PicturesConfig.seed, help="noise seed of the images"),
-    model_dir: Path = typer.Option(None, "--model", help="diffusers base model folder (default: the one the store was built on)"),
+    model_dir: Path = typer.Option(None, "--model",
+                                   help="diffusers base model folder (default: the one the store was built on)"),
 ) -> None:
     """Edit an identity model along attribute directions; write the edited LoRA files and a picture."""
     with failing_cleanly():
@@ -55,7 +59,8 @@ def sample(
     contrast: float = typer.Option(SampleConfig.contrast, help="with --method attributes or mix: how far each model's "
                                    "attributes are pushed from the average (default: 3 for attributes, 1 for mix)"),
     mix: int = typer.Option(SampleConfig.mix, help="with --method mix: training models mixed into each sample"),
-    model_dir: Path = typer.Option(None, "--model", help="diffusers base model folder (default: the one the store was built on)"),
+    model_dir: Path = typer.Option(None, "--model",
+                                   help="diffusers base model folder (default: the one the store was built on)"),
 ) -> None:
     """Sample new identity models from the space; each a LoRA file, shown beside its nearest training identity."""
     with failing_cleanly():

@@ -17,15 +17,19 @@ def invert(
     m: int = typer.Option(InversionConfig.m, help="leading components optimised (default: all of the space's)"),
     steps: int = typer.Option(InversionConfig.steps, help="optimisation steps (out-of-distribution images: try 800)"),
     learning_rate: float = typer.Option(InversionConfig.learning_rate, help="Adam step size on the coefficients"),
-    clamp: float = typer.Option(InversionConfig.clamp, help="keep each coefficient within this many training stds of its mean"),
-    prior_weight: float = typer.Option(InversionConfig.prior_weight, help="prior preservation on base-model class images (0: off)"),
-    mask: list[Path] = typer.Option(None, "--mask", help="binary mask PNG per image (white: kept), in the images' order"),
+    clamp: float = typer.Option(InversionConfig.clamp,
+                                help="keep each coefficient within this many training stds of its mean"),
+    prior_weight: float = typer.Option(InversionConfig.prior_weight,
+                                       help="prior preservation on base-model class images (0: off)"),
+    mask: list[Path] = typer.Option(None, "--mask",
+                                    help="binary mask PNG per image (white: kept), in the images' order"),
     out: Path = typer.Option(Path("w2w-out/invert"), help="folder for <image>.safetensors, <image>.coefficients.json "
                              "and invert.png"),
     format: str = typer.Option(EditConfig.format, help="LoRA file format: diffusers | kohya"),
     n: int = typer.Option(PicturesConfig.images_per_model, "--n", help="images of each inverted model in invert.png"),
     seed: int = typer.Option(PicturesConfig.seed, help="noise seed of those images"),
-    model_dir: Path = typer.Option(None, "--model", help="diffusers base model folder (default: the one the store was built on)"),
+    model_dir: Path = typer.Option(None, "--model",
+                                   help="diffusers base model folder (default: the one the store was built on)"),
 ) -> None:
     """Invert images into the w2w space; each becomes a LoRA file that `w2w edit` and `w2w generate` take, shown
     in invert.png beside its input."""

@@ -40,9 +40,7 @@ PREFECT_LOGGERS = ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect
 class _DropW2WErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, W2WError) or (record.levelno >= logging.ERROR and _mentions_w2w_error(record)):
-            return False
-        return True
+        return not (isinstance(error, W2WError) or (record.levelno >= logging.ERROR and _mentions_w2w_error(record)))
 
 
 def _mentions_w2w_error(record: logging.LogRecord) -> bool:

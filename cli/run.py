@@ -26,8 +26,8 @@ def run(
         from cli.processes import end_children_with_this_process
 
         end_children_with_this_process(what_the_build_left)  # SIGTERM / Ctrl-C end all it starts, say what is left
-        from flows.end_to_end import w2w_run
         from cli.quiet import quiet_prefect_tracebacks
+        from flows.end_to_end import w2w_run
 
         quiet_prefect_tracebacks()
 

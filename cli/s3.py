@@ -45,18 +45,21 @@ def _credentials(new_credentials: Path | None) -> tuple[str, str]:
 
 @app.command()
 def serve(
-    data_dir: Path = typer.Option(Path("s3-data"), "--dir", help="Folder holding the data; each top-level folder is a bucket."),
+    data_dir: Path = typer.Option(Path("s3-data"), "--dir",
+                                  help="Folder holding the data; each top-level folder is a bucket."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; 127.0.0.1 keeps it off the network."),
     port: int = typer.Option(9000, help="TCP port to serve on."),
     bucket: list[str] = typer.Option(["w2w"], help="Bucket(s) to create if missing (repeatable)."),
-    new_credentials: Path | None = typer.Option(None, help="Generate a key pair into this env file (0600) instead of reading AWS_* vars."),
+    new_credentials: Path | None = typer.Option(None, help="Generate a key pair into this env file (0600) "
+                                                "instead of reading AWS_* vars."),
 ) -> None:
     """Serve --dir over S3 in the foreground until Ctrl-C."""
     key, secret = _credentials(new_credentials)
     server = S3Server(data_dir, key=key, secret=secret, host=host, port=port, buckets=bucket)
     with failing_cleanly():
         server.start()
-    typer.echo(f"S3 server on {server.endpoint_url} serving {server.root} (buckets: {', '.join(bucket)}); Ctrl-C stops it.")
+    typer.echo(f"S3 server on {server.endpoint_url} serving {server.root} (buckets: {', '.join(bucket)}); "
+               "Ctrl-C stops it.")
     if new_credentials is not None:
         _write_credentials(new_credentials, key, secret, server.endpoint_url)
         typer.echo(f"New credentials written to {new_credentials}; in another shell: source {new_credentials}")

@@ -31,11 +31,14 @@ def fit(
     method: str = typer.Option(PCAConfig.method, help="auto | randomized | gram (exact, moderate N)"),
     backend: str = typer.Option(ReadConfig.backend, help="numpy (CPU) | cupy (GPU)"),
     standardize: bool = typer.Option(PCAConfig.standardize, help="divide each parameter by its std, as the paper does"),
-    n_oversamples: int = typer.Option(PCAConfig.n_oversamples, help="randomized: extra sketch columns (default max(100, k/2))"),
+    n_oversamples: int = typer.Option(PCAConfig.n_oversamples,
+                                      help="randomized: extra sketch columns (default max(100, k/2))"),
     n_power_iter: int = typer.Option(
-        PCAConfig.n_power_iter, help="randomized: power iterations (default: adaptive, until no top-k σ moves 1 %, at most 6)"),
+        PCAConfig.n_power_iter,
+        help="randomized: power iterations (default: adaptive, until no top-k σ moves 1 %, at most 6)"),
     seed: int = typer.Option(PCAConfig.seed, help="seed of the random test matrix"),
-    scheduler: str = typer.Option(ReadConfig.scheduler, help="Dask scheduler address (default: threads in this process)"),
+    scheduler: str = typer.Option(ReadConfig.scheduler,
+                                  help="Dask scheduler address (default: threads in this process)"),
     space_url: str = typer.Option(None, help="where to save the space (default: STORE_URL/space)"),
 ) -> None:
     """Fit the space on the store's done rows (a Prefect flow) and save it."""
@@ -48,8 +51,8 @@ def fit(
         from cli.processes import end_children_with_this_process
 
         end_children_with_this_process()  # SIGTERM / Ctrl-C end everything this command starts
-        from flows.space import fit_space
         from cli.quiet import quiet_prefect_tracebacks
+        from flows.space import fit_space
 
         quiet_prefect_tracebacks()
 

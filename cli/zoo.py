@@ -22,7 +22,8 @@ def _group() -> None:
 
 @app.command()
 def build(
-    n: int = typer.Option(ZooConfig.n_identities, "--n", help="Identities the zoo should hold (train identities 0..n-1)."),
+    n: int = typer.Option(ZooConfig.n_identities, "--n",
+                          help="Identities the zoo should hold (train identities 0..n-1)."),
     out: Path = typer.Option(ZOO_DIR, help="Zoo store folder (default: the one shipped in the package)."),
     workers: int = typer.Option(FanOutConfig.workers, help="Local worker processes (default: one per CPU core)."),
     threads_per_worker: int = typer.Option(FanOutConfig.threads_per_worker, help="Torch threads per worker."),
@@ -39,8 +40,8 @@ def build(
         from cli.processes import end_children_with_this_process
 
         end_children_with_this_process(what_the_build_left)  # SIGTERM / Ctrl-C end all it starts, say what is left
-        from flows.zoo import build_zoo
         from cli.quiet import quiet_prefect_tracebacks
+        from flows.zoo import build_zoo
 
         quiet_prefect_tracebacks()
 
