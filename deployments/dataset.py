@@ -3,9 +3,9 @@
 Deployed from prefect.yaml at the repository root (`prefect deploy --all`), run
 by a worker of the process work pool `w2w-process`; see docs/deployments.md.
 Each run trains the next `add_identities` identities (plus any left pending or
-failed by earlier runs; a retry of a run trains what that run left, nothing more), then fits the space on every done row and the
-attribute directions in it, so both follow the dataset as it grows. A run whose build left identities failed
-still refits on what is done, then ends Failed so the failures show in the UI.
+failed by earlier runs; a retry of a run trains what that run left, nothing more), then fits the space on
+every done row and the attribute directions in it, so both follow the dataset as it grows. A run whose build
+left identities failed still refits on what is done, then ends Failed so the failures show in the UI.
 """
 from __future__ import annotations
 

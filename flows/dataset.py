@@ -20,11 +20,11 @@ from prefect.futures import wait
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from flows.names import dataset_run
+from storage.lease import ChunkLeases, release_held
+from storage.weight_store import WeightStore
 from tasks.config import DatasetConfig, FanOutConfig
 from tasks.credentials import refuse_secrets_in_parameters
 from tasks.dataset import dataset_summary_task, prepare_store_task
-from storage.lease import ChunkLeases, release_held
-from storage.weight_store import WeightStore
 from tasks.training import train_identity_batch
 from tasks.workers import end_worker_processes, init_worker
 from w2w_core.errors import W2WError

@@ -24,8 +24,14 @@ from tasks.dataset import trained_prefix_task
 from tasks.progress import Stages, store_progress
 from tasks.report import write_report_task
 from tasks.run import (
-    dataset_stage_task, edits_stage_task, inversion_stage_task, run_header, samples_stage_task, save_models_task,
-    seed_store_from_zoo_task, zoo_models,
+    dataset_stage_task,
+    edits_stage_task,
+    inversion_stage_task,
+    run_header,
+    samples_stage_task,
+    save_models_task,
+    seed_store_from_zoo_task,
+    zoo_models,
 )
 from w2w_core.pca import PCAConfig
 from w2w_core.space import default_k

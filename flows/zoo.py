@@ -16,8 +16,8 @@ import time
 from prefect import flow
 
 from flows.dataset import build_weights_dataset
-from flows.names import zoo_run
 from flows.directions import fit_directions
+from flows.names import zoo_run
 from flows.space import fit_space
 from tasks.config import FanOutConfig, ZooConfig
 from tasks.dataset import trained_prefix_task
