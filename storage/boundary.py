@@ -85,7 +85,7 @@ def storage_errors(url: str, action: str,
         yield
     except W2WError:
         raise
-    except Exception as err:  # noqa: BLE001 - filtered just below
+    except Exception as err:  # filtered just below
         if not _is_library_error(err) and not _is_connection_error(err):
             raise
         raise translate(err, url, action, storage_options) from err

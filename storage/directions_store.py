@@ -82,5 +82,6 @@ def _refuse_to_replace_other_data(target: str, options: Mapping[str, Any] | None
         existing = zarr.open_group(target, mode="r", storage_options=options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         return
-    if "w2w_directions_format" not in existing.attrs and any(True for _ in existing.keys()):
-        raise StorageError(f"{redact_url(target)} holds a zarr group that is not w2w directions; refusing to replace it")
+    if "w2w_directions_format" not in existing.attrs and any(True for _ in existing):
+        raise StorageError(f"{redact_url(target)} holds a zarr group that is not w2w directions; "
+                           "refusing to replace it")

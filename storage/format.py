@@ -120,8 +120,9 @@ def check_format(group: zarr.Group, url: str) -> None:
         raise StorageError(f"{redact_url(url)} is a zarr group but not a w2w weight store (no "
                            "w2w_format attribute; if a create was interrupted, delete it and create again)")
     if int(version) != FORMAT_VERSION:
+        fix = "upgrade w2w" if int(version) > FORMAT_VERSION else "rebuild the store"
         raise StorageError(f"the store at {redact_url(url)} has format {version}; this w2w reads format "
-                           f"{FORMAT_VERSION} ({'upgrade w2w' if int(version) > FORMAT_VERSION else 'rebuild the store'})")
+                           f"{FORMAT_VERSION} ({fix})")
     missing = [n for n in (WEIGHTS, ATTRIBUTES, *ROW_ARRAYS) if n not in group]
     if missing:
         raise StorageError(f"the store at {redact_url(url)} lacks arrays {missing}; it is damaged "

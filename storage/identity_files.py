@@ -56,7 +56,7 @@ def read_manifest(url: str, storage_options: Mapping[str, Any] | None = None) ->
         columns, rows = _table(path, data)
     except InputError:
         raise
-    except Exception as err:  # noqa: BLE001 - csv, json and pyarrow each raise their own
+    except Exception as err:  # csv, json and pyarrow each raise their own
         raise InputError(f"the manifest {redact_url(url)} could not be parsed: {type(err).__name__}: {err}") from err
     return parse_manifest(redact_url(url), columns, rows)
 
@@ -82,7 +82,8 @@ def image_reader(manifest_url: str, storage_options: Mapping[str, Any] | None = 
     def read(location: str) -> list[tuple[str, bytes]]:
         with storage_errors(manifest_url, f"read the images of {location!r}", options):
             if "://" in location or location.startswith("/"):
-                here, path = fsspec.core.url_to_fs(location, **(resolve_storage_options(location, storage_options) or {}))
+                location_options = resolve_storage_options(location, storage_options) or {}
+                here, path = fsspec.core.url_to_fs(location, **location_options)
                 files = _image_files(here, path, location, None)
             else:
                 here, path = fs, _inside(root, location)

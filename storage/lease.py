@@ -40,7 +40,6 @@ from storage.boundary import storage_errors
 from storage.format import LEASES_FOLDER
 from storage.s3 import resolve_storage_options
 
-
 RELEASE_WAIT_S = 5.0  # how long `release_held` waits for the store before leaving the entries to lapse
 
 
@@ -171,7 +170,8 @@ class ChunkLeases:
         folder, now = self._folder(chunk), time.time()
         self.fs.invalidate_cache(folder)
         try:
-            names = self.fs.ls(folder, detail=False, refresh=True) if _refreshes(self.fs) else self.fs.ls(folder, detail=False)
+            names = (self.fs.ls(folder, detail=False, refresh=True) if _refreshes(self.fs)
+                     else self.fs.ls(folder, detail=False))
         except FileNotFoundError:
             return []
         live = []

@@ -230,7 +230,7 @@ class S3Server:
         self.root.mkdir(parents=True, exist_ok=True)
         for bucket in self.buckets:
             (self.root / bucket).mkdir(exist_ok=True)
-        for attempt in range(3):
+        for _ in range(3):
             proc = self._launch()
             if self._wait_ready(proc):
                 self._proc = proc

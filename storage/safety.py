@@ -49,7 +49,8 @@ def unsafe_reason(document: Mapping[str, Any]) -> str | None:
     codecs = _codec_names(document)
     bad = [c for c in codecs if any(word in c for word in UNSAFE_CODECS)]
     if bad:
-        return f"it declares the codec {bad[0]!r}, which unpickles (or otherwise builds Python objects from) chunk bytes"
+        return (f"it declares the codec {bad[0]!r}, which unpickles (or otherwise builds Python objects from) "
+                "chunk bytes")
     dtype = str(document.get("data_type") or document.get("dtype") or "")
     if dtype in ("|O", "O", "object") and not any(c in SAFE_OBJECT_CODECS for c in codecs):
         return "it is an object array without a string codec"

@@ -51,7 +51,7 @@ def _refuse_to_overwrite_other_data(target: str, options: Mapping[str, Any] | No
         return
     except (zarr.errors.ContainsArrayError, zarr.errors.NodeTypeValidationError):
         existing = None
-    if existing is None or ("w2w_space_format" not in existing.attrs and any(True for _ in existing.keys())):
+    if existing is None or ("w2w_space_format" not in existing.attrs and any(True for _ in existing)):
         raise StorageError(f"{redact_url(target)} holds a zarr group that is not a w2w space; refusing to "
                            "replace it (save the space to its own group, e.g. the default `space/`)")
 

@@ -29,7 +29,8 @@ class StoreSpec:
     dtype: str = "float32"  # stored weight dtype: "float32" or "float16"
     codec: str = DEFAULT_CODEC  # weight compressor, see storage/codecs.py
     params_per_chunk: int | None = None  # None: whole rows, split only past ~8 MiB per chunk
-    storage_options: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)  # fsspec options; may hold secrets
+    # fsspec options; may hold secrets
+    storage_options: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 def batches(n_rows: int, rows_per_chunk: int) -> list[range]:

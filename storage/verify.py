@@ -49,7 +49,7 @@ def _verify_row_chunk(weights: zarr.Array, stored_sums: np.ndarray, rows: np.nda
     for j, p0 in enumerate(range(0, weights.shape[1], step)):
         try:
             block = weights[start:stop, p0:p0 + step][local]
-        except Exception as err:  # noqa: BLE001 - a corrupt chunk fails in codec-specific ways
+        except Exception as err:  # a corrupt chunk fails in codec-specific ways
             if is_transport_error(err):
                 raise
             reason = (f"weights chunk ({start // weights.chunks[0]}, {j}) unreadable: "
@@ -78,7 +78,7 @@ def verify_rows(weights: zarr.Array, row_checksum: zarr.Array, rows: np.ndarray)
         in_chunk = rows[(rows >= start) & (rows < stop)]
         try:
             sums = row_checksum[start:stop][in_chunk - start]
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:  # a corrupt chunk fails in codec-specific ways
             if is_transport_error(err):
                 raise
             bad += [BadRow(int(x), f"row_checksum chunk {int(c)} unreadable: {type(err).__name__}")

@@ -277,14 +277,16 @@ class WeightStore:
         self._writable()
         rows, failed = self._rows(rows), dict(failed or {})
         data = self._checked_vectors(rows, vectors)
-        per_row = {"final_loss": np.asarray(final_losses, np.float32), "training_seed": np.asarray(training_seeds, np.int64),
+        per_row = {"final_loss": np.asarray(final_losses, np.float32),
+                   "training_seed": np.asarray(training_seeds, np.int64),
                    "config_hash": np.asarray(list(config_hashes), object)}
         if any(len(v) != len(rows) for v in per_row.values()):
             raise InputError(f"write_chunk needs one final loss, training seed and config hash per row ({len(rows)})")
         start, stop = self._one_chunk(np.concatenate([rows, np.array(list(failed), dtype=np.int64)]))
         per_row.update(row_checksum=row_checksums(data), failure_reason=np.full(len(rows), "", object))
         with storage_errors(self.url, "write a batch", self._options):
-            chunk = dict(zip(fmt.ROW_ARRAYS, _all_done([lambda n=n: self._arrays[n][start:stop] for n in fmt.ROW_ARRAYS])))
+            reads = [lambda n=n: self._arrays[n][start:stop] for n in fmt.ROW_ARRAYS]
+            chunk = dict(zip(fmt.ROW_ARRAYS, _all_done(reads)))
             status = chunk.pop("status")
             rewritten = rows[status[rows - start] == fmt.DONE]
             if len(rewritten):  # done rows being replaced are not done while the new bytes are in flight
@@ -398,7 +400,7 @@ class WeightStore:
         """Write weight rows; a corrupt chunk holding no done row besides these is rewritten whole."""
         try:
             self._write(fmt.WEIGHTS, rows, data)
-        except Exception as err:  # noqa: BLE001 - decoding a corrupt chunk raises assorted types
+        except Exception as err:  # decoding a corrupt chunk raises assorted types
             if is_transport_error(err):
                 raise
             if not rewrite_chunks_with(self._arrays[fmt.WEIGHTS], self._arrays["status"], rows, data):
@@ -427,7 +429,7 @@ class WeightStore:
         weights = self._arrays[fmt.WEIGHTS]
         try:
             return weights[start:stop]
-        except Exception as err:  # noqa: BLE001 - decoding a corrupt chunk raises assorted types
+        except Exception as err:  # decoding a corrupt chunk raises assorted types
             if is_transport_error(err):
                 raise
             others = np.setdiff1d(np.arange(start, stop), rows)
