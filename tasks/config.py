@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import w2w_core
-
 from storage.boundary import redact_url
 from w2w_core.directions import FLIP_TARGET, DirectionsConfig
 from w2w_core.errors import InputError

@@ -30,7 +30,8 @@ def use_credentials_block(name: str) -> None:
     try:
         value = Secret.load(name).get()
     except ValueError as err:
-        raise InputError(f"no Prefect Secret block named {name!r}: create it first (tasks/credentials.py shows how)") from err
+        raise InputError(f"no Prefect Secret block named {name!r}: "
+                         "create it first (tasks/credentials.py shows how)") from err
     export_credentials(json.loads(value) if isinstance(value, str) else dict(value))
 
 

@@ -29,6 +29,7 @@ from w2w_core.identities.world import WorldSource
 from w2w_core.lora.adapter import layout_for
 from w2w_core.lora.layout import LoraLayout
 
+
 def identity_seeds(rows: Iterable[int], seed_offset: int) -> list[int]:
     """World seeds of `rows`: train identity number seed_offset + row."""
     return [world.train_seeds(1, start=seed_offset + int(r))[0] for r in rows]

@@ -74,5 +74,6 @@ def directions_line(summary: Mapping[str, Any]) -> str:
 
 
 @task(name="save-directions", cache_policy=NO_CACHE)
-def save_directions_task(directions: Directions, store_url: str, storage_options: Mapping[str, Any] | None = None) -> str:
+def save_directions_task(directions: Directions, store_url: str,
+                         storage_options: Mapping[str, Any] | None = None) -> str:
     return save_directions(directions, store_url, storage_options, DIRECTIONS_GROUP)

@@ -19,8 +19,7 @@ from prefect.cache_policies import NO_CACHE
 
 from storage.files import write_atomic
 from tasks.config import PicturesConfig
-from tasks.inputs import (CHECK_SIZE, StoreInputs, check_inversion, check_invert, read_images,  # noqa: F401 - re-exported
-                          read_mask)
+from tasks.inputs import CHECK_SIZE, StoreInputs, check_inversion, check_invert, read_images, read_mask  # noqa: F401 - re-exported
 from tasks.models import base_model_for, model_images, save_model, write_grid
 from w2w_core.inversion.config import InversionConfig
 from w2w_core.inversion.optimise import invert
@@ -61,8 +60,8 @@ def write_inversion_grid(path: Path, names: Sequence[str], inputs: np.ndarray, g
     """One row per input: the image inverted, then its inverted model's images (the same noise in every row)."""
     rows = [(name, np.concatenate([image[None], images])) for name, image, images in zip(names, inputs, generated)]
     captions = [["input"] + [f"generated {i + 1}" for i in range(len(generated[0]))]] * len(rows)
-    return write_grid(path, rows, "inverted models: each input, then what its model generates (same noise in every row)",
-                      captions)
+    return write_grid(path, rows,
+                      "inverted models: each input, then what its model generates (same noise in every row)", captions)
 
 
 # ---- Prefect task ------------------------------------------------------------------------------

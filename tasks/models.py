@@ -11,10 +11,9 @@ import io
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-
-from typing import TYPE_CHECKING
 
 from storage.files import write_atomic
 from storage.weight_store import WeightStore
@@ -70,7 +69,8 @@ def _store_row(model: str, store: WeightStore) -> tuple[np.ndarray, str]:
         ids = store.identities(range(store.n_rows))[0]
         found = np.flatnonzero(ids == model)
         if not len(found):
-            raise InputError(f"no model {model!r}: not a LoRA file, a .npy, a row number or an identity id of {store!r}")
+            raise InputError(f"no model {model!r}: "
+                             f"not a LoRA file, a .npy, a row number or an identity id of {store!r}")
         row = int(found[0])
     if store.status([row])[0] != 1:
         raise InputError(f"row {row} of {store!r} is not done: it holds no trained model")
@@ -112,8 +112,8 @@ def model_images(base: BaseModel, vectors: np.ndarray, layout: LoraLayout, pictu
                          pictures.steps, delayed=delayed)
 
 
-def labelled_grid(rows: Sequence[tuple[str, np.ndarray]], title: str = "", captions: Sequence[Sequence[str]] | None = None,
-                  scale: float = 1.1) -> bytes:
+def labelled_grid(rows: Sequence[tuple[str, np.ndarray]], title: str = "",
+                  captions: Sequence[Sequence[str]] | None = None, scale: float = 1.1) -> bytes:
     """PNG bytes: one labelled row of images per model (and an optional caption under each image)."""
     import matplotlib
 

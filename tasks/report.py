@@ -34,14 +34,21 @@ h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd
 figcaption { color: #555; font-size: 0.9em; } table { border-collapse: collapse; margin: 0.8em 0; }
 td, th { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; } th { background: #f5f5f5; }
 td:first-child, th:first-child { text-align: left; } .from { font-size: 0.85em; color: #777; }
-.facts { display: flex; flex-wrap: wrap; gap: 0 2.5em; align-items: flex-start; } .facts h3 { margin: 0.8em 0 0; font-size: 1em; }
-.terms { color: #444; font-size: 0.95em; } .terms dt { font-weight: bold; float: left; margin-right: 0.4em; } .terms dd { margin: 0 0 0.3em 0; }
-figcaption { margin-bottom: 0.4em; } .finding { background: #fff6e0; border-left: 3px solid #e0a800; padding: 0.4em 0.8em; }
-.grid-wrap { overflow-x: auto; } table.grid { border: none; margin: 0; } table.grid td, table.grid th { border: none; padding: 2px; text-align: center; vertical-align: top; }
+.facts { display: flex; flex-wrap: wrap; gap: 0 2.5em; align-items: flex-start; }
+.facts h3 { margin: 0.8em 0 0; font-size: 1em; }
+.terms { color: #444; font-size: 0.95em; } .terms dt { font-weight: bold; float: left; margin-right: 0.4em; }
+.terms dd { margin: 0 0 0.3em 0; }
+figcaption { margin-bottom: 0.4em; }
+.finding { background: #fff6e0; border-left: 3px solid #e0a800; padding: 0.4em 0.8em; }
+.grid-wrap { overflow-x: auto; } table.grid { border: none; margin: 0; }
+table.grid td, table.grid th { border: none; padding: 2px; text-align: center; vertical-align: top; }
 table.grid th { background: none; font-weight: 600; font-size: 13px; color: #333; border-bottom: 1px solid #ccc; }
-table.grid th.row { text-align: right; vertical-align: middle; font-weight: normal; font-size: 13px; padding-right: 0.6em; max-width: 12em; border: none; }
+table.grid th.row { text-align: right; vertical-align: middle; font-weight: normal; font-size: 13px;
+                    padding-right: 0.6em; max-width: 12em; border: none; }
 table.grid img { width: 64px; height: 64px; display: block; image-rendering: pixelated; }
-table.grid .cap { font-size: 12px; color: #444; white-space: nowrap; } table.grid td.note { text-align: left; vertical-align: middle; font-size: 12px; color: #555; padding-left: 0.8em; min-width: 10em; }
+table.grid .cap { font-size: 12px; color: #444; white-space: nowrap; }
+table.grid td.note { text-align: left; vertical-align: middle; font-size: 12px; color: #555; padding-left: 0.8em;
+                     min-width: 10em; }
 """
 
 
@@ -180,7 +187,8 @@ TERMS = {
 
 
 def _terms(header: Mapping[str, Any]) -> str:
-    items = "".join(f"<dt>{html.escape(term)}</dt><dd>{html.escape(text)}</dd>" for term, text in TERMS.items() if term in header)
+    items = "".join(f"<dt>{html.escape(term)}</dt><dd>{html.escape(text)}</dd>"
+                    for term, text in TERMS.items() if term in header)
     return f"<dl class='terms'>{items}</dl>" if items else ""
 
 
@@ -222,14 +230,16 @@ def headline_markdown(numbers: Mapping[str, Any]) -> str:
     """The artifact shown in the Prefect UI: the run's headline numbers and where the report is."""
     lines = ["# w2w run", f"Report: `{numbers['report']}`", "", "| what | value |", "|---|---|"]
     for key, value in _flatten({k: v for k, v in numbers.items() if k != "report"}, "run"):
-        lines.append(f"| {key.removeprefix('run.')} | {value:.3f} |" if isinstance(value, float) else f"| {key.removeprefix('run.')} | {value} |")
+        shown = f"{value:.3f}" if isinstance(value, float) else f"{value}"
+        lines.append(f"| {key.removeprefix('run.')} | {shown} |")
     return "\n".join(lines)
 
 
 # ---- Prefect task ------------------------------------------------------------------------------
 
 @task(name="write-report", cache_policy=NO_CACHE)
-def write_report_task(out: str, header: Mapping[str, Any], sections: Mapping[str, Section], store_url: str) -> dict[str, Any]:
+def write_report_task(out: str, header: Mapping[str, Any], sections: Mapping[str, Section],
+                      store_url: str) -> dict[str, Any]:
     """Write the report (with plots of the store's space) and publish its headline numbers as a markdown
     artifact of the flow run, for whoever watches it in the Prefect UI."""
     from prefect.artifacts import create_markdown_artifact

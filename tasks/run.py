@@ -22,12 +22,19 @@ from tasks.directions import training_coefficients
 from tasks.models import base_model_for, save_model
 from tasks.sampling import nearest_training_models, sampled_coefficients
 from tasks.showcase import (
-    Gallery, Section, dataset_section, edit_section, inversion_section, multi_edit_section, renders, samples_figure,
+    Gallery,
+    Section,
+    dataset_section,
+    edit_section,
+    inversion_section,
+    multi_edit_section,
+    renders,
+    samples_figure,
     samples_section,
 )
 from w2w_core.base_model import shared_base_model
-from w2w_core.errors import InputError
 from w2w_core.directions import edit
+from w2w_core.errors import InputError
 from w2w_core.finetune.trainer import finetune_identities
 from w2w_core.inversion.optimise import invert
 from w2w_core.lora.layout import LoraLayout
@@ -44,7 +51,8 @@ def seed_store_from_zoo(store_url: str, zoo_url: str) -> int:
         return 0
     if not (source / "zarr.json").is_file():
         raise InputError(f"no zoo at {zoo_url}: build it with `w2w zoo build`, or run without it (--no-zoo)")
-    shutil.copytree(source, target, ignore=lambda folder, names: [n for n in names if Path(folder) == source and n in ZOO_EXTRAS])
+    shutil.copytree(source, target,
+                    ignore=lambda folder, names: [n for n in names if Path(folder) == source and n in ZOO_EXTRAS])
     return WeightStore.open(store_url, read_only=True).counts()["done"]
 
 
@@ -155,7 +163,8 @@ def inversion_stage(store_url: str, heldout_url: str, config: ReportConfig) -> t
                                                              progress=False)])
     multi = held.read_rows([rows[seeds.index(seed)] for _, seed, _ in inputs]).astype(np.float32)
     section = inversion_section(g, inputs, inverted, single, multi, seeds)
-    return section, [(label.split(",")[0].replace("held-out", "inverted"), theta) for (label, _, _), theta in zip(inputs, inverted)]
+    return section, [(label.split(",")[0].replace("held-out", "inverted"), theta)
+                     for (label, _, _), theta in zip(inputs, inverted)]
 
 
 # ---- Prefect tasks ------------------------------------------------------------------------------
@@ -201,7 +210,8 @@ def run_header(config: RunConfig, zoo: tuple[int, int], built: dict, space: dict
     zoo_done, on_run_rows = zoo
     return {"zoo_used": config.use_zoo, "zoo_identities": zoo_done,
             "identities_trained_by_this_run": config.n_identities - on_run_rows,
-            "trained_now": len(built["trained_rows"]), "models_in_store": built["done"], "heldout_identities": config.n_heldout,
+            "trained_now": len(built["trained_rows"]), "models_in_store": built["done"],
+            "heldout_identities": config.n_heldout,
             "k": space["k"], "explained_variance": space["explained_variance"], "m": directions["m"],
             "base_model": "embedded tiny SD-shaped model (w2w/tiny-sd-faces)", "model_files_written": n_files,
             "seconds_per_stage": dict(seconds), "total_seconds": round(sum(seconds.values()), 1)}

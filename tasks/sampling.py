@@ -43,7 +43,8 @@ def sampled_coefficients(space: Space, training: np.ndarray, labels: np.ndarray,
         return sample_coefficients(space, config.n, rng, config.spread, config.m)
     model = fit_attribute_model(training, labels)
     if config.method == "mix":
-        return sample_by_mixing(model, training, config.n, rng, config.mix, config.spread, config.m, config.label_contrast)[0]
+        return sample_by_mixing(model, training, config.n, rng, config.mix, config.spread, config.m,
+                                config.label_contrast)[0]
     return sample_with_attributes(model, config.n, rng, config.spread, config.m, config.label_contrast)[0]
 
 
@@ -66,7 +67,8 @@ def sample_models(store_url: str, out: Path, config: SampleConfig = SampleConfig
     similarity = _probe_similarity(images[: config.n], images[config.n:])
     ids = store.identities(rows)[0]
     picture = write_grid(out / "samples.png", [row for i in range(config.n) for row in (
-        (f"sample {i}", images[i]), (f"nearest: {ids[i]}\ncos {cosine[i]:.2f}, probe {similarity[i]:.2f}", images[config.n + i]))],
+        (f"sample {i}", images[i]),
+        (f"nearest: {ids[i]}\ncos {cosine[i]:.2f}, probe {similarity[i]:.2f}", images[config.n + i]))],
         "new identities sampled from the w2w space, each above its nearest training identity (same noise)")
     return {"files": files, "grid": str(picture), "nearest": [
         {"sample": i, "identity": str(ids[i]), "row": int(rows[i]), "coefficient_cosine": float(cosine[i]),

@@ -18,10 +18,10 @@ from tqdm import tqdm
 from storage.boundary import redact_url
 from storage.dask_matrix import ZarrRowMatrix
 from storage.files import write_atomic
-from storage.read_config import ReadConfig
 from storage.format import SPACE_GROUP
+from storage.read_config import ReadConfig
 from storage.space_store import save_space
-from w2w_core.pca import PCAConfig, PassRecord, fit_pca, planned_passes
+from w2w_core.pca import PassRecord, PCAConfig, fit_pca, planned_passes
 from w2w_core.space import Space, space_from_fit
 
 

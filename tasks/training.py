@@ -35,7 +35,6 @@ from w2w_core.finetune.config import FinetuneResult
 from w2w_core.finetune.trainer import StepCallback, finetune_identities
 from w2w_core.identities.source import IdentitySource
 
-
 LEASE_WAIT_S = 1800.0  # how long a duplicate of a batch waits for the writer holding it
 
 
@@ -73,7 +72,8 @@ def train_batch(store_url: str, rows: list[int], config: DatasetConfig,
         if todo:
             lease.check()
             done = sorted(trained)
-            store.write_chunk(done, np.stack([trained[r].vector for r in done]) if done else np.zeros((0, store.n_params)),
+            vectors = np.stack([trained[r].vector for r in done]) if done else np.zeros((0, store.n_params))
+            store.write_chunk(done, vectors,
                               [trained[r].final_loss for r in done], [configs[r].finetune.seed for r in done],
                               [configs[r].config_hash for r in done], failed)
     return BatchReport(tuple(sorted(trained)), skipped, failed, time.perf_counter() - started)
