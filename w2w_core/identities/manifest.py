@@ -26,7 +26,8 @@ from w2w_core.image_files import decode_images
 
 ID_COLUMN, IMAGES_COLUMN = "id", "images"
 MAX_LISTED = 10  # problems listed one by one in the error; the rest are counted
-_TRUE, _FALSE = {1, "1", "1.0", True, "true", "True"}, {0, -1, "0", "-1", "0.0", "-1.0", False, "false", "False"}
+# booleans match too: True == 1 and False == 0 (bool is an int), so they need no entries of their own
+_TRUE, _FALSE = {1, "1", "1.0", "true", "True"}, {0, -1, "0", "-1", "0.0", "-1.0", "false", "False"}
 
 ImageReader = Callable[[str], list[tuple[str, bytes]]]  # images location -> [(file name, bytes)], sorted
 
@@ -61,7 +62,8 @@ def _label(value: Any) -> bool | None:
 def _row_problems(number: int, row: Mapping[str, Any], attributes: Sequence[str], seen: dict[str, int]) -> list[str]:
     problems = []
     identity = row.get(ID_COLUMN)
-    identity = "" if identity is None or (isinstance(identity, float) and math.isnan(identity)) else str(identity).strip()
+    missing = identity is None or (isinstance(identity, float) and math.isnan(identity))
+    identity = "" if missing else str(identity).strip()
     if not identity:
         problems.append(f"row {number}: empty {ID_COLUMN}")
     elif identity in seen:

@@ -49,8 +49,8 @@ def estimated_seconds(method: str, config: PCAConfig, n: int, d: int) -> float:
         flops = n * n * d + 5.0 * n**3 + 2.0 * n * d * config.k
         return flops / GEMM_FLOPS_PER_S + 2 * read  # the slabs read X once between them (chunked stores)
     iterations = config.n_power_iter if config.n_power_iter is not None else TYPICAL_ADAPTIVE_ITER
-    l, products = randomized.sketch_size(config, n, d), 2 * iterations + 2
-    flops = products * 2.0 * n * d * l + products * 4.0 * (n + d) * l * l  # products and their QRs
+    width, products = randomized.sketch_size(config, n, d), 2 * iterations + 2  # width: l = k + p sketch columns
+    flops = products * 2.0 * n * d * width + products * 4.0 * (n + d) * width * width  # products and their QRs
     return flops / GEMM_FLOPS_PER_S + (products + 1) * read
 
 

@@ -49,25 +49,28 @@ def _converged(previous: Any, current: Any, k: int, tol: float) -> bool:
     return float(change.max()) < tol
 
 
+def _project(xp: Any, matrix: Matrix, std: Any, q: Any, i: int) -> tuple[Any, Any, Any, Any]:
+    """Bᵀ = X̃ᵀQ = Q_b R after `i` power iterations, with the Ritz values of this Q: (Q_b, U_r, σ, V_rᵀ)."""
+    q_b, r = thin_qr(xp, rmatmat(matrix, std, q, f"Bᵀ = X̃ᵀQ ({i} power iterations)"))
+    return (q_b, *_ritz(xp, r))
+
+
 def fit(matrix: Matrix, config: PCAConfig) -> Decomposition:
     xp, k = matrix.xp, config.k
     std = column_moments(matrix, config.standardize, label="moments: μ, s")
-    l, most = sketch_size(config, matrix.n_rows, matrix.n_cols), config.max_power_iter
+    width = sketch_size(config, matrix.n_rows, matrix.n_cols)  # l = k + p sketch columns
     rng = np.random.default_rng(config.seed)  # drawn on the host: the same Ω on NumPy and CuPy
-    omega = xp.asarray(rng.standard_normal((matrix.n_cols, l), dtype=np.float32))
+    omega = xp.asarray(rng.standard_normal((matrix.n_cols, width), dtype=np.float32))
     q = orthonormalize(xp, matmat(matrix, std, omega, "sketch: Y = X̃Ω"))
     del omega
-    previous = None
-    for i in range(most + 1):
-        q_b, r = thin_qr(xp, rmatmat(matrix, std, q, f"Bᵀ = X̃ᵀQ ({i} power iterations)"))
-        u_r, s, vt_r = _ritz(xp, r)
-        done = i == most or (config.n_power_iter is None and i >= config.min_power_iter
-                             and previous is not None and _converged(previous, s, k, config.tol))
-        if done:
-            break
+    q_b, u_r, s, vt_r = _project(xp, matrix, std, q, 0)
+    for i in range(1, config.max_power_iter + 1):
+        q = orthonormalize(xp, matmat(matrix, std, q_b, f"power {i}: Y = X̃Z"))
+        del q_b  # this Q_b [d, l] goes before the next Bᵀ pass makes its own
         previous = s
-        q = orthonormalize(xp, matmat(matrix, std, q_b, f"power {i + 1}: Y = X̃Z"))
-        del q_b, r
+        q_b, u_r, s, vt_r = _project(xp, matrix, std, q, i)
+        if config.n_power_iter is None and i >= config.min_power_iter and _converged(previous, s, k, config.tol):
+            break  # adaptive: the top-k Ritz values have settled
     components = q_b @ vt_r[:k].T.astype(xp.float32)
     coefficients = q @ (u_r[:, :k] * s[:k]).astype(xp.float32)
     return Decomposition(std, components, s[:k], coefficients)
