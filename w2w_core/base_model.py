@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
-from w2w_core.base_model_folder import DEFAULT_MODEL_DIR, DEFAULT_MODEL_ID  # noqa: F401 - light, re-exported
+from w2w_core.base_model_folder import DEFAULT_MODEL_DIR, DEFAULT_MODEL_ID  # light; also re-exported
 from w2w_core.errors import InputError
 from w2w_core.text import TextEncoderConfig, build_text_encoder, build_tokenizer
 
@@ -29,7 +29,8 @@ class TinyModelConfig:
     image_size: int = 32  # pixels per side of world renders
     vae_channels: tuple[int, ...] = (16, 32, 32)  # 3 levels: 32x32 image -> 8x8 latent (0.17 s per batch of 32)
     latent_channels: int = 4  # as in SD
-    unet_channels: tuple[int, ...] = (32, 64)  # 8x8 and 4x4 UNet levels (~1M params: 84 ms per fine-tune step of 10 images, 1 thread)
+    # 8x8 and 4x4 UNet levels (~1M params: 84 ms per fine-tune step of 10 images, 1 thread)
+    unet_channels: tuple[int, ...] = (32, 64)
     unet_layers_per_block: int = 1
     attention_head_dim: int = 16  # two heads at the first level, four at the second
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)

@@ -45,7 +45,8 @@ class BaseTrainConfig:
     model: TinyModelConfig = field(default_factory=TinyModelConfig)
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, steps: int, warmup: float = 0.05) -> torch.optim.lr_scheduler.LambdaLR:
+def warmup_cosine(optimizer: torch.optim.Optimizer, steps: int,
+                  warmup: float = 0.05) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up over the first 5% of steps, then cosine decay to zero."""
     n_warmup = max(1, int(warmup * steps))
 
@@ -132,7 +133,8 @@ def min_snr_weights(scheduler, t: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.clamp(snr, max=gamma) / snr
 
 
-def train_unet(pipe: StableDiffusionPipeline, latents: torch.Tensor, attributes: np.ndarray, config: BaseTrainConfig) -> float:
+def train_unet(pipe: StableDiffusionPipeline, latents: torch.Tensor, attributes: np.ndarray,
+               config: BaseTrainConfig) -> float:
     """Epsilon-prediction DDPM loss (Ho et al. 2020, SD's objective) on scaled latents."""
     rng = np.random.default_rng(config.seed + 1)
     params = list(pipe.unet.parameters()) + list(pipe.text_encoder.parameters())

@@ -282,7 +282,8 @@ def directions_summary(directions: Directions) -> dict[str, Any]:
             "debias": list(directions.debias), "debias_mode": directions.debias_mode,
             "unit": dict(zip(directions.names, map(float, directions.unit))), "strength_1": unit_meaning(directions),
             "calibrated": _calibrated_names(directions),
-            "max_abs_cosine_between": float(np.max(np.abs(cosines - np.diag(np.diag(cosines))))) if len(cosines) > 1 else 0.0}
+            "max_abs_cosine_between": (float(np.max(np.abs(cosines - np.diag(np.diag(cosines)))))
+                                       if len(cosines) > 1 else 0.0)}
 
 
 def _calibrated_names(directions: Directions) -> dict[str, bool]:

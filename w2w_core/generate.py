@@ -37,12 +37,14 @@ def generate_images(
     if n < 1:
         raise InputError(f"number of images must be at least 1, got {n}")
     generator = torch.Generator().manual_seed(seed)
-    out = base.pipe([prompt] * n, num_inference_steps=steps, guidance_scale=guidance, generator=generator, output_type="np")
+    out = base.pipe([prompt] * n, num_inference_steps=steps, guidance_scale=guidance, generator=generator,
+                    output_type="np")
     return (np.clip(out.images, 0, 1) * 255).round().astype(np.uint8)
 
 
 def generate_with_lora(
-    base: BaseModel, vector: np.ndarray, layout: LoraLayout, prompt: str, n: int, seed: int = 0, steps: int = 25, guidance: float = 3.0
+    base: BaseModel, vector: np.ndarray, layout: LoraLayout, prompt: str, n: int, seed: int = 0, steps: int = 25,
+    guidance: float = 3.0
 ) -> np.ndarray:
     with applied_lora(base, vector, layout):
         return generate_images(base, prompt, n, seed, steps, guidance)
@@ -72,7 +74,8 @@ def generate_many(base: BaseModel, vectors: np.ndarray, layout: LoraLayout, prom
     if n < 1 or not len(vectors):
         raise InputError(f"need at least one model and one image each, got {len(vectors)} models, n={n}")
     if layout.base_model_hash != base.model_hash:
-        raise LayoutMismatchError(f"these models were trained on {layout.base_model_id} (hash {layout.base_model_hash}), "
+        raise LayoutMismatchError(f"these models were trained on {layout.base_model_id} "
+                                  f"(hash {layout.base_model_hash}), "
                                   f"not on the loaded {base.model_id} (hash {base.model_hash})")
     per_pass = max(1, MAX_SAMPLES_PER_PASS // n)
     return np.concatenate([_generate_pass(base, vectors[i:i + per_pass], layout, prompt, n, seed, steps, guidance,

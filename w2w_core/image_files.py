@@ -36,7 +36,8 @@ def decode_image(name: str, data: bytes, size: int) -> tuple[np.ndarray, tuple[i
     except Image.DecompressionBombError as error:  # PIL's own limit, met while reading the header
         raise InputError(f"image {name} is too large: {error}; refused before decoding") from error
     except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise InputError(f"image {name} is not a readable image file: {unreadable_image_reason(data, error)}") from error
+        raise InputError(f"image {name} is not a readable image file: "
+                         f"{unreadable_image_reason(data, error)}") from error
 
 
 def unreadable_image_reason(data: bytes, error: Exception) -> str:

@@ -23,10 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from w2w_core.probe import ASSET_DIR, Probe, ProbeConfig, embed_images, images_to_input, predict_attributes, \
-    save_probe
-from w2w_core.world import ATTRIBUTES, attribute_vector, heldout_seeds, make_identity, render_identities, \
-    train_seeds
+from w2w_core.probe import ASSET_DIR, Probe, ProbeConfig, embed_images, images_to_input, predict_attributes, save_probe
+from w2w_core.world import ATTRIBUTES, attribute_vector, heldout_seeds, make_identity, render_identities, train_seeds
 
 
 @dataclass(frozen=True)

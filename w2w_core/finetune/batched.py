@@ -30,6 +30,7 @@ from w2w_core.lora.adapter import ADAPTER, attach_lora, lora_state_dict
 from w2w_core.lora.batched import BatchedLora
 from w2w_core.lora.layout import LoraLayout
 
+
 @dataclass
 class _Identity:
     """One identity's data, random stream and running record."""

@@ -74,7 +74,8 @@ def _train(base: BaseModel, latents: torch.Tensor, prior: torch.Tensor | None, l
         if prior is None:
             loss = diffusion_loss(pipe, latents[index], instance_text, generator)
         else:
-            loss = _loss_with_prior(pipe, latents[index], prior, instance_text, class_text, config.prior_weight, generator)
+            loss = _loss_with_prior(pipe, latents[index], prior, instance_text, class_text, config.prior_weight,
+                                    generator)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"fine-tune loss became {loss.item()} at step {len(losses)}; lower learning_rate "

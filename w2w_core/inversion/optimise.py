@@ -86,7 +86,8 @@ def check_masks(masks: Sequence[np.ndarray | None], images: np.ndarray) -> list[
             continue
         mask = np.asarray(mask)
         if mask.shape[:2] != images.shape[1:3]:
-            raise InputError(f"mask {i} is {mask.shape[1]}x{mask.shape[0]}, its image {images.shape[2]}x{images.shape[1]}: "
+            raise InputError(f"mask {i} is {mask.shape[1]}x{mask.shape[0]}, "
+                             f"its image {images.shape[2]}x{images.shape[1]}: "
                              "give a mask of the image's size")
         if not np.isin(np.unique(mask), (0, 1, 255, True, False)).all():
             raise InputError(f"mask {i} is not binary: use black (ignored) and white (kept) only")
@@ -168,7 +169,8 @@ def invert(base: BaseModel, space: Space, layout: LoraLayout, images: np.ndarray
     beta = torch.tensor(np.tile(space.coef_mean[:m], (k, 1)), dtype=torch.float32, requires_grad=True)
     optimizer = torch.optim.Adam([beta], lr=config.learning_rate)
     generators = [torch.Generator().manual_seed(config.seed) for _ in range(k)]
-    lora = BatchedLora(base.pipe.unet, layout, {key: torch.zeros(shape) for key, shape in zip(layout.keys, layout.shapes)}, k)
+    zeros = {key: torch.zeros(shape) for key, shape in zip(layout.keys, layout.shapes)}
+    lora = BatchedLora(base.pipe.unet, layout, zeros, k)
     per_image = len(targets.text) // k
     lora.segments = [(i, i * per_image, (i + 1) * per_image) for i in range(k)]
     basis = SpaceBasis.of(space, m)

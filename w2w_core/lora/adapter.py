@@ -54,7 +54,8 @@ def layout_for(unet: torch.nn.Module, spec: LoraSpec, base_model_id: str, base_m
 
 
 def _peft_config(spec: LoraSpec) -> LoraConfig:
-    return LoraConfig(r=spec.rank, lora_alpha=spec.alpha, target_modules=list(spec.target_modules), init_lora_weights=True)
+    return LoraConfig(r=spec.rank, lora_alpha=spec.alpha, target_modules=list(spec.target_modules),
+                      init_lora_weights=True)
 
 
 def attach_lora(unet: torch.nn.Module, spec: LoraSpec, base_model_id: str, base_model_hash: str) -> LoraLayout:

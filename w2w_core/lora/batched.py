@@ -60,7 +60,8 @@ class BatchedLora:
             x, a, b = inputs[0], self.a[module], self.b[module]  # x [N, tokens, in]
             if x.is_cuda if self.gathered is None else self.gathered:
                 owner = self._owners(x.device)
-                lora = torch.bmm(torch.bmm(x, a[owner].transpose(1, 2).to(x.dtype)), b[owner].transpose(1, 2).to(x.dtype))
+                lora = torch.bmm(torch.bmm(x, a[owner].transpose(1, 2).to(x.dtype)),
+                                 b[owner].transpose(1, 2).to(x.dtype))
             else:
                 lora = torch.cat([F.linear(F.linear(x[first:stop], a[k]), b[k]) for k, first, stop in self._segments])
             return output + self.scale * lora

@@ -76,7 +76,8 @@ def _check_base_model(metadata: dict[str, str] | None, layout: LoraLayout, path:
     recorded = json.loads((metadata or {}).get(LAYOUT_METADATA, "{}") or "{}")
     if recorded and recorded.get("base_model_hash") != layout.base_model_hash:
         raise LayoutMismatchError(
-            f"LoRA file {path} was trained on {recorded.get('base_model_id')} (hash {recorded.get('base_model_hash')}), "
+            f"LoRA file {path} was trained on {recorded.get('base_model_id')} "
+            f"(hash {recorded.get('base_model_hash')}), "
             f"not on {layout.base_model_id} (hash {layout.base_model_hash}): use a model of that base")
 
 
@@ -101,7 +102,7 @@ def read_lora_header(path: str | Path) -> tuple[dict[str, str], dict[str, tuple[
         raise InputError(f"LoRA file {path} does not exist")
     try:
         with safe_open(path, framework="numpy") as file:
-            return file.metadata() or {}, {k: tuple(file.get_slice(k).get_shape()) for k in file.keys()}
+            return file.metadata() or {}, {k: tuple(file.get_slice(k).get_shape()) for k in file.keys()}  # noqa: SIM118 - safe_open is not iterable
     except Exception as error:  # safetensors raises its own error types for corrupt headers
         raise InputError(f"{path} is not a readable safetensors LoRA file: {error}") from error
 
@@ -144,7 +145,7 @@ def import_lora_file(path: str | Path, layout: LoraLayout) -> np.ndarray:
     path = Path(path)
     check_lora_file(path, layout)
     with safe_open(path, framework="pt") as file:
-        raw = {k: file.get_tensor(k) for k in file.keys()}
+        raw = {k: file.get_tensor(k) for k in file.keys()}  # noqa: SIM118 - safe_open is not iterable
     if any(k.startswith(KOHYA_PREFIX) for k in raw):
         tensors = _from_kohya(raw, layout)
     else:

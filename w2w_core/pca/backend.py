@@ -30,7 +30,7 @@ def _cupy() -> ModuleType:
         ) from err
     try:
         n_devices = cupy.cuda.runtime.getDeviceCount()
-    except Exception as err:  # noqa: BLE001 - CUDA runtime errors have no common base
+    except Exception as err:  # CUDA runtime errors have no common base
         raise BackendUnavailableError(
             f"backend='cupy': CuPy is installed but CUDA found no usable GPU ({err}); "
             "check the driver with `nvidia-smi`, or use backend='numpy'"

@@ -8,8 +8,15 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from w2w_core.pca.kernels import (Standardization, matmat_kernel, merge_moments, moments_kernel,
-                                  rmatmat_kernel, slab_kernel, standardization_from_moments)
+from w2w_core.pca.kernels import (
+    Standardization,
+    matmat_kernel,
+    merge_moments,
+    moments_kernel,
+    rmatmat_kernel,
+    slab_kernel,
+    standardization_from_moments,
+)
 from w2w_core.pca.operator import CountingMatrix as Matrix
 
 

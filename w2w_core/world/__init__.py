@@ -5,10 +5,20 @@ nuisance variation, plus the fixed train/held-out split and the prompts
 that describe attributes. Pure numpy; no torch.
 """
 from w2w_core.world.identity import (
-    ATTRIBUTES, PARAM_NAMES, FaceParams, Identity, attribute_vector, make_identity, params_dict,
+    ATTRIBUTES,
+    PARAM_NAMES,
+    FaceParams,
+    Identity,
+    attribute_vector,
+    make_identity,
+    params_dict,
 )
 from w2w_core.world.prompts import (
-    ATTRIBUTE_PHRASES, CLASS_PROMPT, INSTANCE_PROMPT, PROMPT_WORDS, prompt_for,
+    ATTRIBUTE_PHRASES,
+    CLASS_PROMPT,
+    INSTANCE_PROMPT,
+    PROMPT_WORDS,
+    prompt_for,
 )
 from w2w_core.world.render import STYLES, render_identities, render_identity
 from w2w_core.world.split import heldout_seeds, is_heldout, train_seeds

@@ -12,7 +12,14 @@ from types import MappingProxyType
 
 from w2w_core.errors import InputError
 from w2w_core.world.identity import (
-    ATTRIBUTES, CHUBBY_MIN_WEIGHT, HAIR_BLOND, SMILING_MIN_SMILE, YOUNG_MAX_AGE, FaceParams, Identity, _attributes_of,
+    ATTRIBUTES,
+    CHUBBY_MIN_WEIGHT,
+    HAIR_BLOND,
+    SMILING_MIN_SMILE,
+    YOUNG_MAX_AGE,
+    FaceParams,
+    Identity,
+    _attributes_of,
 )
 
 _MARGIN = {"young": 12.0, "chubby": 0.14, "smiling": 0.35}  # how far past the threshold the true edit lands

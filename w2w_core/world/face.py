@@ -86,7 +86,7 @@ def draw_body(c: Canvas, X, Y, px, f, g, shirt: np.ndarray, shade: bool) -> None
 def draw_head(c: Canvas, X, Y, px, f, g, shade: bool) -> np.ndarray:
     """The skin of the face and scalp; returns the face mask (beards use it)."""
     a, b, cy = g["a"], g["b"], g["cy"]
-    square = (0.25 + 0.75 * f["jaw"] * (1 - 0.6 * f["weight"])) * (Y > cy)
+    square = (0.25 + 0.75 * f["jaw"] * (1 - 0.6 * f["weight"])) * (Y > cy)  # noqa: SIM300 - Y: pixel grid, no constant
     q = ellipse_q(X, Y, 0, cy, a, b, square)
     face = coverage((q - 1.0) * np.minimum(a, b), px)
     skin = g["skin"][:, None, None, :]

@@ -72,7 +72,8 @@ def _render_chunk(params: np.ndarray, u: np.ndarray, size: int, style: str) -> n
         rgb = _posterize(rgb)
     elif style == "sketch":
         rgb = _sketch(rgb)
-    light = (0.85 + 0.30 * u[:, 6])[:, None, None] * (1 + (u[:, 7] * 2 - 1)[:, None, None] * 0.08 * centres[None, None, :])
+    light = ((0.85 + 0.30 * u[:, 6])[:, None, None]
+             * (1 + (u[:, 7] * 2 - 1)[:, None, None] * 0.08 * centres[None, None, :]))
     rgb = rgb * light[..., None]
     return rgb.reshape(n, size, _SUPERSAMPLE, size, _SUPERSAMPLE, 3).mean(axis=(2, 4))
 
