@@ -9,6 +9,7 @@ from cli.errors import failing_cleanly
 from tasks.config import CalibrationConfig
 from w2w_core.directions import DirectionsConfig
 from w2w_core.errors import InputError
+from w2w_core.space import check_m
 
 app = typer.Typer(help="Attribute directions in the w2w space (paper Sec. 3.3).", no_args_is_help=True)
 
@@ -52,9 +53,8 @@ def _check_store_has(store_url: str, config: DirectionsConfig) -> None:
     from storage.weight_store import WeightStore
 
     space = load_space(store_url)  # no space: one clear line
-    if config.m is not None and config.m > space.k:
-        raise InputError(f"m={config.m}, but the space at {store_url} has {space.k} components: lower m "
-                         "or refit the space with a larger k")
+    if config.m is not None:
+        check_m(config.m, space.k, "--m")
     names = WeightStore.open(store_url, read_only=True).attribute_names
     unknown = [a for a in config.debias if a not in names]
     if unknown:

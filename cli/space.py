@@ -27,7 +27,8 @@ def _group() -> None:
 @app.command()
 def fit(
     store_url: str = typer.Argument(..., help="weight store: local path or s3://bucket/prefix"),
-    k: int = typer.Option(..., "--k", help="components to keep (paper: 1000; inversion: 10000)"),
+    k: int = typer.Option(None, "--k", help="components to keep (default: the paper's 1000, or N - 1 for a store "
+                          "of N < 1001 done models; inversion: up to 10000)"),
     method: str = typer.Option(PCAConfig.method, help="auto | randomized | gram (exact, moderate N)"),
     backend: str = typer.Option(ReadConfig.backend, help="numpy (CPU) | cupy (GPU)"),
     standardize: bool = typer.Option(PCAConfig.standardize, help="divide each parameter by its std, as the paper does"),
@@ -43,11 +44,11 @@ def fit(
 ) -> None:
     """Fit the space on the store's done rows (a Prefect flow) and save it."""
     with failing_cleanly():
+        k = _check_store_can_fit(store_url, k)
         config = PCAConfig(k=k, method=method, standardize=standardize, n_oversamples=n_oversamples,
                            n_power_iter=n_power_iter, seed=seed)
         read = ReadConfig(scheduler=scheduler, backend=backend)
         array_module(backend)  # no CuPy or no GPU: said here, before Prefect starts
-        _check_store_can_fit(store_url, k)
         from cli.processes import end_children_with_this_process
 
         end_children_with_this_process()  # SIGTERM / Ctrl-C end everything this command starts
@@ -60,15 +61,19 @@ def fit(
     typer.echo(json.dumps(result, indent=2))
 
 
-def _check_store_can_fit(store_url: str, k: int) -> None:
-    """Before Prefect starts: the store exists, is reachable, and has more done rows than k."""
+def _check_store_can_fit(store_url: str, k: int | None) -> int:
+    """Before Prefect starts: the store exists, is reachable, and has more done rows than k; returns k
+    (None: w2w_core.space.default_k of the done rows)."""
     from storage.weight_store import WeightStore
     from w2w_core.errors import InputError
+    from w2w_core.space import default_k
 
     done = WeightStore.open(store_url, read_only=True).counts()["done"]
+    k = default_k(done) if k is None else k
     if done < 2 or k > done - 1:
         raise InputError(f"k={k} components, but the store at {store_url} has {done} done rows: a space of "
                          f"{done} models has at most {max(done - 1, 0)} components")
+    return k
 
 
 @app.command()

@@ -26,15 +26,16 @@ from w2w_core.directions import DirectionsConfig
 from w2w_core.pca import PCAConfig
 
 WORK_POOL = "w2w-process"  # process work pool the deployment runs on (prefect.yaml)
-NIGHTLY_SPACE = PCAConfig(k=64)  # the space refit after each night's growth
 
 
 @flow(name="grow-and-refit")
 def grow_and_refit(store_url: str, add_identities: int = 256, config: DatasetConfig = DatasetConfig(),
-                   space: PCAConfig = NIGHTLY_SPACE, directions_config: DirectionsConfig = DirectionsConfig(),
+                   space: PCAConfig | None = None, directions_config: DirectionsConfig = DirectionsConfig(),
                    fan_out: FanOutConfig = FanOutConfig(), credentials_block: str | None = None,
                    storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train `add_identities` more identities into the store, then refit the space.
+
+    space: None fits the default space of the done rows (w2w_core.space.default_k, as `w2w space fit` does).
 
     credentials_block: the name of a Prefect Secret block with the S3 key and secret (tasks/credentials.py);
     None: the worker's AWS_* environment. Credentials are never a parameter (Prefect stores parameters).

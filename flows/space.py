@@ -15,10 +15,11 @@ from w2w_core.pca import PCAConfig
 
 
 @flow(name="fit-space", flow_run_name=space_run)
-def fit_space(store_url: str, config: PCAConfig, read: ReadConfig = ReadConfig(),
+def fit_space(store_url: str, config: PCAConfig | None = None, read: ReadConfig = ReadConfig(),
               storage_options: Mapping[str, Any] | None = None, space_url: str | None = None,
               components_dtype: str = "float32") -> dict[str, Any]:
-    """Fit the space (`config`: k components, PCA route) on the store's done rows and save it.
+    """Fit the space (`config`: k components, PCA route; None: w2w_core.space.default_k of the done rows)
+    on the store's done rows and save it.
 
     read: how the store is read (block size, a Dask scheduler for the kernels, numpy or cupy).
     storage_options: leave None to take S3 credentials from the AWS_* environment (Prefect

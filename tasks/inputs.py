@@ -31,7 +31,7 @@ from w2w_core.image_files import decode_image, unreadable_image_reason
 from w2w_core.inversion.config import InversionConfig
 from w2w_core.lora.files import read_lora_header
 from w2w_core.lora.layout import LoraLayout
-from w2w_core.space import Space
+from w2w_core.space import Space, check_m
 
 CHECK_SIZE = 32  # the size images and masks are first decoded at, to check them before any model loads
 
@@ -141,10 +141,7 @@ def _read(path: Path, what: str) -> bytes:
 
 def check_inversion(space: Space, config: InversionConfig) -> int:
     """The m the inversion will use, refusing one larger than the space."""
-    m = space.k if config.m is None else config.m
-    if m > space.k:
-        raise InputError(f"m={m} components, but the space has {space.k}: lower --m, or fit a space with k >= {m}")
-    return m
+    return check_m(space.k if config.m is None else config.m, space.k, "--m")
 
 
 def check_invert(paths: Sequence[Path], store_url: str, config: InversionConfig,

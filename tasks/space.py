@@ -22,7 +22,7 @@ from storage.format import SPACE_GROUP
 from storage.read_config import ReadConfig
 from storage.space_store import save_space
 from w2w_core.pca import PassRecord, PCAConfig, fit_pca, planned_passes
-from w2w_core.space import Space, space_from_fit
+from w2w_core.space import Space, default_k, space_from_fit
 
 
 def _pass_reporter(total: int, log: Callable[[str], None]) -> tuple[Callable[[PassRecord], None], tqdm]:
@@ -38,11 +38,12 @@ def _pass_reporter(total: int, log: Callable[[str], None]) -> tuple[Callable[[Pa
     return report, bar
 
 
-def fit_space_from_store(store_url: str, config: PCAConfig, storage_options: Mapping[str, Any] | None = None,
+def fit_space_from_store(store_url: str, config: PCAConfig | None, storage_options: Mapping[str, Any] | None = None,
                          read: ReadConfig = ReadConfig(), log: Callable[[str], None] = print) -> Space:
-    """Fit the space on the done rows of the store at `store_url`."""
+    """Fit the space on the done rows of the store at `store_url`; config None: default_k of those rows."""
     started = time.perf_counter()
     with ZarrRowMatrix(store_url, storage_options, read) as matrix:
+        config = config or PCAConfig(k=default_k(matrix.n_rows))
         total = planned_passes(config, matrix)
         log(f"fitting k={config.k} on {matrix!r}: at most {total} passes")
         report, bar = _pass_reporter(total, log)
@@ -99,7 +100,7 @@ def write_space_plot(space: Space, path: Path) -> Path:
 # ---- Prefect tasks ------------------------------------------------------------------------------
 
 @task(name="fit-space", cache_policy=NO_CACHE)
-def fit_space_task(store_url: str, config: PCAConfig, storage_options: Mapping[str, Any] | None = None,
+def fit_space_task(store_url: str, config: PCAConfig | None, storage_options: Mapping[str, Any] | None = None,
                    read: ReadConfig = ReadConfig()) -> Space:
     """Fit the space over the store's done rows, logging every pass to the Prefect run log."""
     return fit_space_from_store(store_url, config, storage_options, read, get_run_logger().info)

@@ -45,7 +45,7 @@ import numpy as np
 
 from w2w_core.attribute_model import label_regression
 from w2w_core.errors import InputError, LayoutMismatchError
-from w2w_core.space import Space
+from w2w_core.space import Space, check_m
 
 METHODS = ("least_squares", "logistic", "mean_shift")
 DEBIAS_MODES = ("sequential", "joint")
@@ -104,8 +104,7 @@ def fit_directions(coefficients: np.ndarray, labels: np.ndarray, names: Sequence
     """One direction per attribute from the training models' coefficients [N, k] and labels bool [N, A]."""
     n, k = coefficients.shape
     m = config.m if config.m is not None else default_m(n, space.k)
-    if m > space.k or m > k:
-        raise InputError(f"m={m} components, but the space has {space.k}: fit a space with k >= {m}, or lower m")
+    check_m(m, min(space.k, k))
     if labels.shape != (n, len(names)):
         raise InputError(f"labels of shape {labels.shape} do not fit {n} models x {len(names)} attributes")
     unknown = [a for a in config.debias if a not in names]

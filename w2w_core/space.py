@@ -65,6 +65,15 @@ def default_k(n_models: int) -> int:
     return int(max(1, min(PAPER_K, n_models - 1)))
 
 
+def check_m(m: int, k: int, flag: str = "m") -> int:
+    """`m`, the leading components a fit, an edit or an inversion uses, refused when the space has fewer
+    than that (the one place this policy is written: the CLI, the flows and the library all call it)."""
+    if not 1 <= m <= k:
+        raise InputError(f"{flag}={m} components, but the space has {k}: choose 1 <= {flag} <= {k}, "
+                         f"or fit a space with k >= {m}")
+    return m
+
+
 def space_from_fit(fit: PCAFit, row_ids: np.ndarray, fit_config: dict[str, Any]) -> Space:
     """The space of a finished PCA fit on the store rows `row_ids`."""
     return Space(mean=fit.mean, std=fit.scale, components=fit.components,

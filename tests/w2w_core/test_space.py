@@ -92,3 +92,12 @@ def test_default_k_is_the_papers_1000_or_all_that_fewer_models_hold():
     from w2w_core.space import default_k
 
     assert [default_k(n) for n in (2, 10, 1001, 3000, 60000)] == [1, 9, 1000, 1000, 1000]
+
+
+def test_check_m_is_the_one_rule_for_m_against_the_space():
+    from w2w_core.space import check_m
+
+    assert check_m(3, 3) == 3 and check_m(1, 1000) == 1
+    for m in (0, 4):
+        with pytest.raises(InputError, match=f"--m={m} components, but the space has 3"):
+            check_m(m, 3, "--m")

@@ -30,7 +30,7 @@ from w2w_core.finetune.objective import class_latents, encode_images, encode_pro
 from w2w_core.inversion.config import InversionConfig
 from w2w_core.lora.batched import BatchedLora
 from w2w_core.lora.layout import LoraLayout
-from w2w_core.space import Space
+from w2w_core.space import Space, check_m
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,7 @@ def invert(base: BaseModel, space: Space, layout: LoraLayout, images: np.ndarray
     """One model per image (uint8 [K, H, W, 3]), by the masked ε-loss on β of the first m components."""
     started = time.time()
     m = min(space.k, 10_000) if config.m is None else config.m
-    if m > space.k:
-        raise InputError(f"m={m} components, but the space has {space.k}: lower m, or fit a space with k >= {m}")
+    check_m(m, space.k)
     if layout.n_params != space.n_params:
         raise InputError(f"the space has {space.n_params} weights per model, the layout {layout.n_params}")
     k = len(images)
