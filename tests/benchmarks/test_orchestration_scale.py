@@ -13,6 +13,7 @@ BATCHES = 30  # the benchmark proper runs 2,000 (docs/reliability.md)
 
 
 @pytest.mark.integration
+@pytest.mark.acceptance
 def test_a_small_build_on_sqlite_and_postgresql_ends_with_exactly_the_asked_rows(tmp_path):
     out = tmp_path / "results.json"
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "orchestration_scale.py"), "--batches",

@@ -110,7 +110,7 @@ def _store(work: Path) -> str:
     if not (work / "store" / "directions").exists():
         w2w("dataset", "build", "store", "--n", "6", "--batch-size", "3", "--steps", FEW_STEPS, "--no-progress",
             cwd=work)
-        w2w("space", "fit", "store", "--k", "4", cwd=work)
+        w2w("space", "fit", "store", cwd=work)  # the default k: N - 1 = 5 of 6 models
         w2w("directions", "fit", "store", "--no-calibrate", cwd=work)
     return "store"
 
@@ -203,7 +203,7 @@ EXAMPLES = {
     "w2w dataset build URL --n N": _dataset_build,
     "w2w dataset build URL --identities people.csv": _dataset_manifest,
     "w2w dataset status URL [--verify]": _dataset_status,
-    "w2w space fit URL --k K": _space,
+    "w2w space fit URL [--k K]": _space,
     "w2w space show [URL]": _space,
     "w2w directions fit URL": _directions,
     "w2w sample --n 8 --out DIR": _sample,
@@ -215,8 +215,7 @@ EXAMPLES = {
 }
 
 
-@pytest.mark.slow
-@pytest.mark.integration
+@pytest.mark.acceptance
 @pytest.mark.parametrize("command", sorted(EXAMPLES))
 def test_the_readme_example_runs_with_its_default_store(command, work):
     EXAMPLES[command](work)

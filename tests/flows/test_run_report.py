@@ -15,7 +15,7 @@ import pytest
 
 from tasks.config import ReportConfig, RunConfig
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.acceptance]
 
 
 @pytest.fixture(scope="module")
