@@ -29,7 +29,8 @@ def main() -> None:
                   and "Traceback" not in result.stdout + result.stderr and not (out.exists() and any(out.iterdir())))
             clean += ok
             shown = lines[0].removeprefix("error: ").replace("|", "\\|") if lines else ""
-            rows.append(f"| `w2w {case.command}` | {case.problem} | {shown} | {result.returncode} | {'yes' if ok else 'NO'} |")
+            verdict = "yes" if ok else "NO"
+            rows.append(f"| `w2w {case.command}` | {case.problem} | {shown} | {result.returncode} | {verdict} |")
             print(f"{i + 1}/{len(CASES)}", file=sys.stderr, flush=True)
     print(f"{len(CASES)} malformed inputs across {len({c.command for c in CASES})} commands; {clean} of them gave one "
           "line, exit status 2, no traceback and nothing written.\n")

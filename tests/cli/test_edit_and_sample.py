@@ -1,4 +1,5 @@
-"""`w2w directions fit`, `w2w edit`, `w2w sample` on a small store of the untrained tiny model (mechanics, not quality)."""
+"""`w2w directions fit`, `w2w edit`, `w2w sample` on a small store of the untrained tiny model (mechanics, not
+quality)."""
 from __future__ import annotations
 
 import json
@@ -44,7 +45,8 @@ def test_directions_are_saved_beside_the_space(store):
 def test_edit_a_store_row_writes_loadable_lora_files_and_a_picture(store, tmp_path, tiny_model_dir):
     out = tmp_path / "edit"
     result = runner.invoke(w2w, ["edit", "3", "--store", store, "--add", "beard=1", "--add", "young=-0.5",
-                                 "--sweep", "smiling=-1,0,1", "--out", str(out), "--model", str(tiny_model_dir), "--n", "2"])
+                                 "--sweep", "smiling=-1,0,1", "--out", str(out), "--model", str(tiny_model_dir),
+                                 "--n", "2"])
     assert result.exit_code == 0, result.output
     summary = _json(result.output)
     assert len(summary["files"]) == 4 and Image.open(summary["grid"]).format == "PNG"
@@ -78,7 +80,8 @@ def test_sample_writes_new_models_beside_their_nearest_training_identities(store
     paper, drawn, mix = (import_lora_file(_json(r.output)["files"][0], layout) for r in (result, conditioned, mixed))
     assert np.all(np.isfinite(drawn)) and not np.allclose(paper, drawn)
     assert np.all(np.isfinite(mix)) and not np.allclose(mix, drawn) and not np.allclose(mix, paper)
-    default = runner.invoke(w2w, ["sample", store, "--n", "3", "--out", str(tmp_path / "d"), "--model", str(tiny_model_dir)])
+    default = runner.invoke(w2w, ["sample", store, "--n", "3", "--out", str(tmp_path / "d"),
+                                  "--model", str(tiny_model_dir)])
     assert default.exit_code == 0, default.output  # the default sampler: attributes at contrast 3
     np.testing.assert_array_equal(import_lora_file(_json(default.output)["files"][0], layout), drawn)
 
@@ -116,18 +119,20 @@ def test_the_applications_on_an_s3_store(s3_url, s3_env, tmp_path, tiny_model_di
         result = runner.invoke(w2w, args)
         assert result.exit_code == 0, result.output
     model = ["--model", str(tiny_model_dir)]
-    edited = runner.invoke(w2w, ["edit", "world-1", "--store", s3_url, "--add", "glasses=1", "--out", str(tmp_path / "e"), "--n", "1", *model])
+    edited = runner.invoke(w2w, ["edit", "world-1", "--store", s3_url, "--add", "glasses=1",
+                                 "--out", str(tmp_path / "e"), "--n", "1", *model])
     assert edited.exit_code == 0, edited.output
     sampled = runner.invoke(w2w, ["sample", s3_url, "--n", "2", "--out", str(tmp_path / "s"), *model])
     assert sampled.exit_code == 0, sampled.output
     image = tmp_path / "face.png"
     image.write_bytes(png(world.render_identity(world.make_identity(9), 1, 32)[0]))
-    inverted = runner.invoke(w2w, ["invert", str(image), "--store", s3_url, "--steps", "3", "--out", str(tmp_path / "i"), *model])
+    inverted = runner.invoke(w2w, ["invert", str(image), "--store", s3_url, "--steps", "3",
+                                   "--out", str(tmp_path / "i"), *model])
     assert inverted.exit_code == 0, inverted.output
     assert (tmp_path / "i" / "face.safetensors").is_file() and (tmp_path / "i" / "face.coefficients.json").is_file()
     inverted_model = str(tmp_path / "i" / "face.safetensors")  # an inverted model is an identity model like any other
-    edited = runner.invoke(w2w, ["edit", inverted_model, "--store", s3_url, "--add", "glasses=1", "--out", str(tmp_path / "ie"),
-                                 "--n", "1", *model])
+    edited = runner.invoke(w2w, ["edit", inverted_model, "--store", s3_url, "--add", "glasses=1",
+                                 "--out", str(tmp_path / "ie"), "--n", "1", *model])
     assert edited.exit_code == 0 and (tmp_path / "ie" / "edit.png").is_file(), edited.output
     generated = runner.invoke(w2w, ["generate", inverted_model, "--n", "1", "--out", str(tmp_path / "g.png"), *model])
     assert generated.exit_code == 0 and (tmp_path / "g.png").is_file(), generated.output
@@ -149,7 +154,8 @@ def test_invert_refuses_bad_input_before_any_model_loads(store, tmp_path, make, 
     make(image)
     Image.new("L", (16, 16), 255).save(tmp_path / "other.png")
     Image.new("L", (32, 32), 128).save(tmp_path / "grey.png")
-    extra = [{"MASK_OTHER_SIZE": str(tmp_path / "other.png"), "MASK_GREY": str(tmp_path / "grey.png")}.get(a, a) for a in extra]
+    named = {"MASK_OTHER_SIZE": str(tmp_path / "other.png"), "MASK_GREY": str(tmp_path / "grey.png")}
+    extra = [named.get(a, a) for a in extra]
     monkeypatch.setattr(w2w_core.base_model, "load_base_model", lambda *a: pytest.fail("a model was loaded"))
     result = runner.invoke(w2w, ["invert", str(image), "--store", store, "--out", str(tmp_path / "o"), *extra])
     assert result.exit_code == 2 and message in result.output, result.output

@@ -30,7 +30,8 @@ FEW_STEPS = "5"  # fine-tune steps where the README's example trains (CI may use
 COVERED_ELSEWHERE = {
     "w2w run": "tests/flows/test_run_report.py (the real w2w run and its report)",
     "w2w base train [--out DIR]": "tests/w2w_core/test_base_training.py and tests/cli/test_identity.py",
-    "w2w finetune --model /path/to/stable-diffusion-v1-5 ...": "tests/w2w_core/test_base_model.py (an SD-shaped folder)",
+    "w2w finetune --model /path/to/stable-diffusion-v1-5 ...":
+        "tests/w2w_core/test_base_model.py (an SD-shaped folder)",
 }
 
 
@@ -121,7 +122,8 @@ def _dataset_build(work: Path) -> None:
 
 
 def _dataset_manifest(work: Path) -> None:
-    done = w2w("dataset", "build", "mine", "--identities", "people.csv", "--steps", FEW_STEPS, "--no-progress", cwd=work)
+    done = w2w("dataset", "build", "mine", "--identities", "people.csv", "--steps", FEW_STEPS, "--no-progress",
+               cwd=work)
     assert summary(done)["done"] == 2
 
 

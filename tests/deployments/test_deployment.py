@@ -58,7 +58,8 @@ def test_nightly_deployment_grows_the_store_and_refits_through_a_worker(tmp_path
                          "batch_size": 2}}
     with prefect_server(env, tmp_path / "server.log"):
         subprocess.run([sys.executable, "-c", SECRET_BLOCK, json.dumps(
-            {"key": server.key, "secret": secret, "endpoint_url": server.endpoint_url})], env=env, check=True, timeout=120)
+            {"key": server.key, "secret": secret, "endpoint_url": server.endpoint_url})],
+            env=env, check=True, timeout=120)
         prefect(["work-pool", "create", WORK_POOL, "--type", "process"], env)
         prefect(["--no-prompt", "deploy", "--all"], {**env, "W2W_STORE_URL": url})
         deployment = json.loads(prefect(["deployment", "inspect", DEPLOYMENT, "-o", "json"], env))

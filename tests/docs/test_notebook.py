@@ -34,7 +34,8 @@ from w2w_core.generate import generate_with_lora
 np.savez("checks.npz", singular_values=spectrum.axes[1].lines[0].get_ydata(),
          variance=spectrum.axes[0].lines[0].get_ydata(), cumulative=spectrum.axes[0].lines[1].get_ydata(),
          traversal=traversal, strengths=strengths, base_images=base_images, lora_images=lora_images,
-         w2w_lora_images=generate_with_lora(base, theta, LoraLayout.from_dict(layout), PROMPT, len(lora_images), seed=0),
+         w2w_lora_images=generate_with_lora(base, theta, LoraLayout.from_dict(layout), PROMPT, len(lora_images),
+                                            seed=0),
          row=row, chosen=chosen)
 """
 
@@ -76,7 +77,8 @@ def test_notebook_exports_a_row_as_a_lora_file_equal_to_the_row(executed):
     assert group["identity"][row] == chosen and group["status"][row] == 1
     names = list(group.attrs["attribute_names"])
     assert group["attributes"][row][names.index("glasses")] and group["attributes"][row][names.index("beard")]
-    lora = import_lora_file(cwd / "w2w-out" / "notebook" / f"{chosen}.safetensors", LoraLayout.from_dict(group.attrs["layout"]))
+    lora = import_lora_file(cwd / "w2w-out" / "notebook" / f"{chosen}.safetensors",
+                            LoraLayout.from_dict(group.attrs["layout"]))
     np.testing.assert_array_equal(lora, group["weights"][row].astype(np.float32))
 
 

@@ -65,7 +65,8 @@ def test_a_manifest_on_the_s3_server(s3_url, s3_env, s3_storage_options, tmp_pat
     fs.pipe(f"{s3_url}/people.csv", text.encode())
     summary = build(f"{s3_url}/store", None, 2, dataset_config(tiny_model_dir, manifest=f"{s3_url}/people.csv"))
     assert summary["done"] == 4
-    np.testing.assert_array_equal(store_rows(f"{s3_url}/store")["vectors"], store_rows(str(tmp_path / "world.zarr"))["vectors"])
+    np.testing.assert_array_equal(store_rows(f"{s3_url}/store")["vectors"],
+                                  store_rows(str(tmp_path / "world.zarr"))["vectors"])
 
 
 def test_identities_whose_images_fail_are_marked_failed_and_the_rest_train(tmp_path, tiny_model_dir, prefect_api):

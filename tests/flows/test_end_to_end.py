@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -67,7 +66,8 @@ def test_the_report_renders_in_headless_chromium_with_every_image_and_number(run
     folder, _ = run_folder
     with open_page(folder / "report.html", tmp_path) as browser:
         images = browser.execute_script("return [...document.images].map(i => [i.complete, i.naturalWidth])")
-        shown = browser.execute_script("return [...document.querySelectorAll('.number')].map(e => [e.dataset.key, e.textContent])")
+        shown = browser.execute_script(
+            "return [...document.querySelectorAll('.number')].map(e => [e.dataset.key, e.textContent])")
         errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
         browser.save_screenshot(str(tmp_path / "report.png"))
     assert len(images) >= 6 and all(done and width > 0 for done, width in images)

@@ -14,13 +14,15 @@ from w2w_core import world
 from w2w_core.errors import InputError
 
 HEADER = ["id", "images", "male", "smiling"]
-RECORDS = [{"id": "ana", "images": "ana", "male": 0, "smiling": 1}, {"id": "bo", "images": "bo/*.png", "male": 1, "smiling": -1}]
+RECORDS = [{"id": "ana", "images": "ana", "male": 0, "smiling": 1},
+           {"id": "bo", "images": "bo/*.png", "male": 1, "smiling": -1}]
 
 
 def write_manifest(folder, kind: str) -> str:
     path = folder / f"people.{kind}"
     if kind == "csv":
-        path.write_text(",".join(HEADER) + "\n" + "\n".join(",".join(str(r[c]) for c in HEADER) for r in RECORDS) + "\n")
+        rows = [",".join(str(r[c]) for c in HEADER) for r in RECORDS]
+        path.write_text("\n".join([",".join(HEADER), *rows]) + "\n")
     elif kind == "jsonl":
         path.write_text("\n".join(json.dumps(r) for r in RECORDS) + "\n")
     else:

@@ -23,7 +23,7 @@ def _contend(leases: ChunkLeases, rounds: int, contenders: int = 4, hold_s: floa
     for r in range(rounds):
         start, lock, holding = threading.Barrier(contenders), threading.Lock(), [0]
 
-        def attempt() -> None:
+        def attempt(r: int, start: threading.Barrier, lock: threading.Lock, holding: list[int]) -> None:
             nonlocal most, holds
             start.wait()
             lease = leases.acquire(r, wait_s=60, poll_s=0.2)
@@ -37,7 +37,8 @@ def _contend(leases: ChunkLeases, rounds: int, contenders: int = 4, hold_s: floa
                 holding[0] -= 1
             lease.release()
 
-        threads = [threading.Thread(target=attempt, daemon=True) for _ in range(contenders)]
+        threads = [threading.Thread(target=attempt, args=(r, start, lock, holding), daemon=True)
+                   for _ in range(contenders)]
         for t in threads:
             t.start()
         for t in threads:

@@ -5,8 +5,15 @@ import numpy as np
 
 from storage import format as fmt
 from storage.weight_store import WeightStore
-from tasks.dataset import (batches_to_train, dataset_layout, dataset_summary, prepare_store, run_target, store_size,
-                           trained_prefix)
+from tasks.dataset import (
+    batches_to_train,
+    dataset_layout,
+    dataset_summary,
+    prepare_store,
+    run_target,
+    store_size,
+    trained_prefix,
+)
 from tasks.training import train_batch
 from tests.flows.dataset_support import dataset_config, direct_vector
 from w2w_core import world

@@ -51,7 +51,7 @@ def test_the_inversion_picture_puts_each_input_first_in_its_row(tmp_path):
         ys, xs = np.nonzero((np.abs(pixels - np.array(rgb)).sum(-1) < 30))
         return ys, xs
 
-    (red_y, red_x), (green_y, green_x), (blue_y, blue_x) = where((255, 0, 0)), where((0, 255, 0)), where((0, 0, 255))
+    (red_y, red_x), (green_y, green_x), (_, blue_x) = where((255, 0, 0)), where((0, 255, 0)), where((0, 0, 255))
     assert len(red_x) > 500 and len(green_x) > 500 and len(blue_x) > 6 * 500
     assert red_x.max() < blue_x.min() and green_x.max() < blue_x.min()  # inputs in the first column
     assert red_y.max() < green_y.min()  # the first input's row above the second's

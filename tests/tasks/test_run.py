@@ -42,4 +42,5 @@ def test_the_default_sampler_is_attributes_at_contrast_3_and_each_method_has_its
     from tasks.config import SampleConfig
 
     assert SampleConfig().method == "attributes" and SampleConfig().label_contrast == 3.0
-    assert SampleConfig(method="mix").label_contrast == 1.0 and SampleConfig(method="mix", contrast=2).label_contrast == 2
+    assert SampleConfig(method="mix").label_contrast == 1.0
+    assert SampleConfig(method="mix", contrast=2).label_contrast == 2

@@ -50,8 +50,10 @@ def write_sd15_layout_folder(folder: Path) -> Path:
     tokenizer.mkdir()
     (tokenizer / "vocab.json").write_text(json.dumps(vocab))
     (tokenizer / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    (tokenizer / "special_tokens_map.json").write_text(json.dumps({"bos_token": BOS, "eos_token": EOS, "pad_token": EOS, "unk_token": EOS}))
-    (tokenizer / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 77, "do_lower_case": True, "tokenizer_class": "CLIPTokenizer", "unk_token": EOS, "bos_token": BOS, "eos_token": EOS, "pad_token": EOS}))
+    special = {"bos_token": BOS, "eos_token": EOS, "pad_token": EOS, "unk_token": EOS}
+    (tokenizer / "special_tokens_map.json").write_text(json.dumps(special))
+    (tokenizer / "tokenizer_config.json").write_text(json.dumps(
+        {"model_max_length": 77, "do_lower_case": True, "tokenizer_class": "CLIPTokenizer", **special}))
     PNDMScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
         skip_prk_steps=True, steps_offset=1, set_alpha_to_one=False,

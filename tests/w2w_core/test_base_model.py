@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.w2w_core.sd15_layout import write_sd15_layout_folder
 from w2w_core import world
 from w2w_core.base_model import DEFAULT_MODEL_DIR, DEFAULT_MODEL_ID, load_base_model, load_pipeline, model_hash
 from w2w_core.errors import InputError
@@ -10,7 +11,6 @@ from w2w_core.finetune.config import FinetuneConfig
 from w2w_core.finetune.trainer import finetune_identity
 from w2w_core.generate import generate_images
 from w2w_core.lora.files import export_lora_file
-from tests.w2w_core.sd15_layout import write_sd15_layout_folder
 
 
 def test_tiny_pipeline_saves_and_loads_through_the_same_loader(untrained_base, tmp_path):

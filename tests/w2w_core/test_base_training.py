@@ -7,7 +7,8 @@ from w2w_core import world
 from w2w_core.base_model import load_base_model
 from w2w_core.base_training import BaseTrainConfig, train_base_model, training_prompt
 
-TINY = BaseTrainConfig(n_identities=8, images_per_identity=2, vae_steps=3, vae_batch=4, unet_steps=3, unet_batch=4, threads=1)
+TINY = BaseTrainConfig(n_identities=8, images_per_identity=2, vae_steps=3, vae_batch=4, unet_steps=3, unet_batch=4,
+                       threads=1)
 
 
 def test_training_writes_a_folder_the_loader_takes(tmp_path):

@@ -1,4 +1,5 @@
-"""Attribute directions and edits: planted directions come back, debiasing removes what it says, edits move θ as defined."""
+"""Attribute directions and edits: planted directions come back, debiasing removes what it says, edits move θ as
+defined."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -49,7 +50,8 @@ def test_debiasing_removes_the_other_directions():
     labels = np.stack([beta[:, :10] @ w > 0 for w in mix], axis=1)  # three correlated attributes
     names = ["male", "beard", "bald"]
     plain = fit_directions(beta, labels, names, space, DirectionsConfig(m=10))
-    joint = fit_directions(beta, labels, names, space, DirectionsConfig(m=10, debias=("male", "bald"), debias_mode="joint"))
+    joint = fit_directions(beta, labels, names, space,
+                           DirectionsConfig(m=10, debias=("male", "bald"), debias_mode="joint"))
     beard, removed = joint.vectors[1], plain.vectors[[0, 2]]
     assert np.abs(removed @ beard).max() < 1e-10  # orthogonal to the span of both removed directions
     male = plain.vectors[0] - (plain.vectors[0] @ plain.vectors[2]) * plain.vectors[2]  # never against itself
@@ -109,7 +111,8 @@ def test_mean_shift_directions_are_the_change_that_comes_with_each_attribute():
     for a in range(2):
         truth = shifts[a, :10] / np.linalg.norm(shifts[a, :10])
         assert directions.vectors[a] @ truth > 0.99
-        assert directions.unit[a] == pytest.approx(np.linalg.norm(shifts[a, :10]), rel=0.05)  # α = 1: the average change
+        # α = 1: the average change
+        assert directions.unit[a] == pytest.approx(np.linalg.norm(shifts[a, :10]), rel=0.05)
 
 
 def test_strength_to_flip_reads_the_first_crossing_of_the_target_along_the_sweep():

@@ -46,7 +46,8 @@ def test_pipeline_is_left_as_it_was(untrained_base):
 
 def test_prior_preservation_changes_the_result(untrained_base):
     plain = finetune_identity(untrained_base, IMAGES, FinetuneConfig(steps=4), progress=False)
-    prior = finetune_identity(untrained_base, IMAGES, FinetuneConfig(steps=4, prior_weight=1.0, n_class_images=4), progress=False)
+    prior = finetune_identity(untrained_base, IMAGES, FinetuneConfig(steps=4, prior_weight=1.0, n_class_images=4),
+                              progress=False)
     assert not np.array_equal(plain.vector, prior.vector)
 
 

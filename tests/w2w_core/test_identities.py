@@ -27,7 +27,8 @@ def png_declaring(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
 
 
 ROWS = [{"id": "rex", "images": "rex/", "smiling": "1", "big": "-1"},
@@ -60,7 +61,8 @@ def test_manifest_rows_become_ids_and_labels_in_order():
     (["id", "images", "smiling", "big"], ROWS + [dict(ROWS[0])], "row 3: duplicate id 'rex' (first in row 1)"),
     (["id", "images", "smiling", "big"], [{**ROWS[0], "smiling": "2"}, {**ROWS[1], "big": "yes"}],
      "row 1 (rex): labels outside {0, 1, -1}: smiling='2'; row 2 (fido): labels outside {0, 1, -1}: big='yes'"),
-    (["id", "images"], [{"id": "", "images": "a"}, {"id": "b", "images": ""}], "row 1: empty id; row 2 (b): empty images"),
+    (["id", "images"], [{"id": "", "images": "a"}, {"id": "b", "images": ""}],
+     "row 1: empty id; row 2 (b): empty images"),
     (["id", "images"], [], "lists no identities"),
 ])
 def test_a_bad_manifest_is_refused_with_its_problems_and_row_numbers(columns, rows, message):

@@ -13,7 +13,8 @@ def test_tensor_round_trip_is_exact():
     np.testing.assert_array_equal(to_uint8(tensor), images)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((0, 8, 8, 3), np.uint8), np.zeros((2, 8, 8, 3), np.float32), np.zeros((8, 8, 3), np.uint8)])
+@pytest.mark.parametrize("bad", [np.zeros((0, 8, 8, 3), np.uint8), np.zeros((2, 8, 8, 3), np.float32),
+                                 np.zeros((8, 8, 3), np.uint8)])
 def test_bad_image_batches_are_refused(bad):
     with pytest.raises(InputError):
         check_images(bad)

@@ -41,8 +41,8 @@ def test_only_the_coefficients_move(untrained_base, space_and_layout):
     assert not any(m._forward_hooks for m in untrained_base.pipe.unet.modules())
     assert np.abs(result.coefficients).max() > 0  # β left the mean model
     np.testing.assert_allclose(project(space, result.vector), result.coefficients, atol=1e-4)  # θ lies in the space
-    np.testing.assert_allclose(model_of(space, torch.tensor(result.coefficients[None], dtype=torch.float32), 12)[0].numpy(),
-                               result.vector, rtol=1e-6)
+    beta = torch.tensor(result.coefficients[None], dtype=torch.float32)
+    np.testing.assert_allclose(model_of(space, beta, 12)[0].numpy(), result.vector, rtol=1e-6)
 
 
 def test_images_inverted_together_equal_each_inverted_alone(untrained_base, space_and_layout):
@@ -94,12 +94,12 @@ def test_inverting_a_zoo_rows_own_renders_lands_nearest_that_rows_coefficients()
     """The real model and a space fit on 800 zoo rows: a row's own training renders, inverted with the
     reference recipe (400 steps, all k components), land nearer that row's coefficients than any other
     row's (cosine over the k coefficients), and single renders within the nearest 2 % of rows."""
+    from storage.weight_store import WeightStore
+    from tasks.config import ZOO_DIR
     from w2w_core.base_model import load_base_model
     from w2w_core.identities.world import WorldSource
     from w2w_core.pca import ArrayMatrix, PCAConfig, fit_pca
     from w2w_core.space import space_from_fit
-    from storage.weight_store import WeightStore
-    from tasks.config import ZOO_DIR
 
     n, rows, per = 800, (0, 1), 4
     zoo = WeightStore.open(str(ZOO_DIR), read_only=True)

@@ -8,8 +8,19 @@ import pytest
 from w2w_core import world
 from w2w_core.errors import InputError
 from w2w_core.world import (
-    ATTRIBUTES, CLASS_PROMPT, INSTANCE_PROMPT, PROMPT_WORDS, STYLES, attribute_vector, heldout_seeds,
-    is_heldout, make_identity, prompt_for, render_identities, render_identity, train_seeds,
+    ATTRIBUTES,
+    CLASS_PROMPT,
+    INSTANCE_PROMPT,
+    PROMPT_WORDS,
+    STYLES,
+    attribute_vector,
+    heldout_seeds,
+    is_heldout,
+    make_identity,
+    prompt_for,
+    render_identities,
+    render_identity,
+    train_seeds,
 )
 from w2w_core.world.identity import CHUBBY_MIN_WEIGHT, SMILING_MIN_SMILE, YOUNG_MAX_AGE
 from w2w_core.world.render import nuisance, render_params
@@ -178,6 +189,7 @@ def test_the_same_identity_with_one_attribute_truly_changed(name):
         edited = with_attribute(identity, name, not identity.attributes[name])
         assert edited.attributes[name] != identity.attributes[name] and edited.seed == identity.seed
         changes = attribute_changes(identity, edited)
-        assert name in changes and len(changes) <= 3  # the attribute, and at most what it implies (e.g. no beard as a woman)
+        # the attribute, and at most what it implies (e.g. no beard as a woman)
+        assert name in changes and len(changes) <= 3
         changed_any |= not np.array_equal(world.render_identity(identity, 1, 32), world.render_identity(edited, 1, 32))
     assert changed_any

@@ -2,8 +2,14 @@
 import numpy as np
 import pytest
 
-from tests.w2w_core.pca.spectra import (exact_pca, matrix_with_spectrum, max_relative_error, separated,
-                                        slow, subspace_cosine)
+from tests.w2w_core.pca.spectra import (
+    exact_pca,
+    matrix_with_spectrum,
+    max_relative_error,
+    separated,
+    slow,
+    subspace_cosine,
+)
 from w2w_core.pca import ArrayMatrix, PCAConfig, fit_pca
 
 
