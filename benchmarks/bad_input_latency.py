@@ -1,16 +1,15 @@
 """How long a user waits for the one-line error of each malformed input (issue 25: within 2 s where no model is needed).
 
-Every case of tests/cli/bad_inputs.py runs as a fresh `w2w` process, as a user types it; the
-wall time from starting the process to its exit is measured (best of `--repeat`, so another
-process's burst on a shared machine counts less), and the CPU time the process used, which is
-what it would take on an idle core. Prints a Markdown table for docs/reliability.md: the
-command, the input, both times, and the one line the user saw.
+Every case of benchmarks/bad_inputs.py (the table tests/cli/test_bad_input.py checks) runs as a
+fresh `w2w` process, as a user types it; the wall time from starting the process to its exit is
+measured (best of `--repeat`, so another process's burst on a shared machine counts less), and
+the CPU time the process used, which is what it would take on an idle core. Prints a Markdown
+table for docs/reliability.md: the command, the input, both times, and the one line the user saw.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bad_input_latency.py --repeat 3 > /tmp/latency.md
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.bad_input_latency --repeat 3 > /tmp/latency.md
 """
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import subprocess
@@ -19,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bad_inputs import CASES, REPO, error_lines, prepare, run_case
+from benchmarks.harness import parse, parser
 
 TARGET_S = 2.0  # the issue's bar: the error within 2 s of starting `w2w ...`
 
@@ -28,8 +28,6 @@ def timed_case(case, paths: dict[str, str], out: Path) -> tuple[float, float, ob
     """(wall seconds, CPU seconds, the finished process) of one case in a fresh process. The CPU seconds (user +
     system of the process and its children) are what the case costs on an idle core: on a shared machine the
     wall time also holds the time spent waiting for one."""
-    from tests.cli.bad_inputs import run_case
-
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = run_case(case, paths, out)
@@ -40,8 +38,6 @@ def timed_case(case, paths: dict[str, str], out: Path) -> tuple[float, float, ob
 
 def help_seconds(repeat: int) -> float:
     """The floor every case stands on: `w2w --help` (Python, Typer and the CLI's own imports), best of `repeat`."""
-    from tests.cli.bad_inputs import REPO
-
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     times = []
     for _ in range(repeat):
@@ -53,19 +49,20 @@ def help_seconds(repeat: int) -> float:
 
 
 def is_clean(case, result, out: Path) -> bool:
-    from tests.cli.bad_inputs import error_lines
-
     lines = error_lines(result)
     return (result.returncode == 2 and len(lines) == 1 and case.expect in lines[0]
             and "Traceback" not in result.stdout + result.stderr and not (out.exists() and any(out.iterdir())))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the fastest counts")
-    parser.add_argument("--only", default="", help="run only the cases whose command starts with this")
-    args = parser.parse_args()
-    from tests.cli.bad_inputs import CASES, error_lines, prepare
+def arguments():
+    p = parser(__doc__)
+    p.add_argument("--repeat", type=int, default=3, help="runs per case; the fastest counts")
+    p.add_argument("--only", default="", help="run only the cases whose command starts with this")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
     from w2w_core import world
     from w2w_core.base_model import TinyModelConfig, build_tiny_pipeline
 
@@ -88,7 +85,8 @@ def main() -> None:
             mark = " (needs the model)" if case.needs_model else ""
             rows.append(f"| `w2w {case.command}` | {case.problem} | {seconds:.2f}{mark} | {cpu:.2f} | {shown} | "
                         f"{result.returncode} | {'yes' if ok else 'NO'} |")
-            print(f"{i + 1}/{len(cases)} {seconds:5.2f} s ({cpu:5.2f} s CPU)  w2w {case.command}: {case.problem}", file=sys.stderr, flush=True)
+            print(f"{i + 1}/{len(cases)} {seconds:5.2f} s ({cpu:5.2f} s CPU)  w2w {case.command}: {case.problem}",
+                  file=sys.stderr, flush=True)
     floor = help_seconds(args.repeat)
     light = [s for s, c in zip(seconds_all, cases) if not c.needs_model]
     light_cpu = [s for s, c in zip(cpu_all, cases) if not c.needs_model]
@@ -96,10 +94,12 @@ def main() -> None:
           f"exit status 2, no traceback and nothing written. Of the {len(light)} cases that need no model "
           f"(best of {args.repeat} runs each): wall seconds from starting `w2w` to its exit median "
           f"{sorted(light)[len(light) // 2]:.2f}, slowest {max(light):.2f}, {sum(s > TARGET_S for s in light)} over "
-          f"{TARGET_S:g} s; CPU seconds median {sorted(light_cpu)[len(light_cpu) // 2]:.2f}, slowest {max(light_cpu):.2f}, "
+          f"{TARGET_S:g} s; CPU seconds median {sorted(light_cpu)[len(light_cpu) // 2]:.2f}, "
+          f"slowest {max(light_cpu):.2f}, "
           f"{sum(s > TARGET_S for s in light_cpu)} over {TARGET_S:g} s. `w2w --help` took {floor:.2f} s. Load average "
           f"{load_before:.2f} before the cases, {os.getloadavg()[0]:.2f} after, on {os.cpu_count()} cores.\n")
-    print("| command | malformed input | seconds | CPU seconds | what the user saw (one line, after `error: `) | exit | clean |")
+    print("| command | malformed input | seconds | CPU seconds | what the user saw (one line, after `error: `) | exit "
+          "| clean |")
     print("|---|---|---:|---:|---|---:|---|")
     print("\n".join(rows))
 

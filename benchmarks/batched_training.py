@@ -17,9 +17,9 @@ mean cosine of the generated images' probe embeddings to the centroid of the
 identity's renders; beside them the render ceiling (other renders of the same
 identity) and the base model.
 
-    python benchmarks/batched_training.py --steps 50 --ks 1,8,32,64     # throughput, ~10 min
-    python benchmarks/batched_training.py --fidelity 50                  # fidelity, default recipe
-    python benchmarks/batched_training.py --fidelity 50 --recipes 10x200,5x200,10x100,5x100
+    python -m benchmarks.batched_training --steps 50 --ks 1,8,32,64     # throughput, ~10 min
+    python -m benchmarks.batched_training --fidelity 50                  # fidelity, default recipe
+    python -m benchmarks.batched_training --fidelity 50 --recipes 10x200,5x200,10x100,5x100
 """
 from __future__ import annotations
 
@@ -31,21 +31,16 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from benchmarks.harness import ROOT, parse, parser, set_threads
+from w2w_core.finetune.config import FinetuneConfig
 
 
 def worker(trainer: str, threads: int, seeds: list[int], k: int, steps: int) -> dict:
     """Train `seeds` (k per call) in this process; wall seconds and peak RSS."""
-    import torch
-
-    torch.set_num_threads(threads)
+    set_threads(threads)
     from w2w_core import world
     from w2w_core.base_model import load_base_model
-    from w2w_core.finetune.config import FinetuneConfig
     from w2w_core.finetune.trainer import finetune_identities
 
     base = load_base_model()
@@ -67,7 +62,8 @@ def run_config(trainer: str, processes: int, threads: int, n: int, k: int, steps
     shares = [seeds[p::processes] for p in range(processes)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     started = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", json.dumps([trainer, threads, share, k, steps])],
+    command = [sys.executable, "-m", "benchmarks.batched_training", "--worker"]
+    procs = [subprocess.Popen([*command, json.dumps([trainer, threads, share, k, steps])], cwd=ROOT,
                               stdout=subprocess.PIPE, env=env, text=True) for share in shares]
     results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
     wall = time.perf_counter() - started  # includes process start and model load: a fair share of a real run
@@ -93,8 +89,9 @@ def throughput(args: argparse.Namespace) -> None:
           "x best sequential | peak RSS GB per process |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for (trainer, procs, threads, k), r in results:
-        print(f"| {trainer} | {k} | {procs} x {threads} | {r['identities']} | {r['train_s']:.1f} | {r['per_hour']:.0f} | "
-              f"{r['per_hour'] / today:.2f} | {r['per_hour'] / best_sequential:.2f} | {r['rss_gb']:.2f} |")
+        print(f"| {trainer} | {k} | {procs} x {threads} | {r['identities']} | {r['train_s']:.1f} | "
+              f"{r['per_hour']:.0f} | {r['per_hour'] / today:.2f} | {r['per_hour'] / best_sequential:.2f} | "
+              f"{r['rss_gb']:.2f} |")
 
 
 def parse_recipe(text: str) -> tuple[int, int]:
@@ -105,13 +102,11 @@ def parse_recipe(text: str) -> tuple[int, int]:
 
 def fidelity(args: argparse.Namespace) -> None:
     import numpy as np
-    import torch
 
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     from w2w_core import world
     from w2w_core.base_model import load_base_model
     from w2w_core.evaluate import fidelity_percentiles, id_scores, identity_centroids
-    from w2w_core.finetune.config import FinetuneConfig
     from w2w_core.finetune.trainer import finetune_identities
     from w2w_core.generate import generate_images, generate_with_lora
     from w2w_core.probe import embed_images, load_probe
@@ -129,12 +124,14 @@ def fidelity(args: argparse.Namespace) -> None:
         return float(pct.mean()), float(id_scores(embeddings, n, centroids).mean())
 
     def generated(vectors: list[np.ndarray], layout) -> list[np.ndarray]:
-        return [generate_with_lora(base, v, layout, world.INSTANCE_PROMPT, 8, seed=s) for v, s in zip(vectors, seeds)]
+        return [generate_with_lora(base, v, layout, world.INSTANCE_PROMPT, 8, seed=s)
+                for v, s in zip(vectors, seeds)]
 
     rows = {"ceiling: other renders of the identity": scores(others),
             "base model, same prompt and seeds": scores([generate_images(base, world.INSTANCE_PROMPT, 8, seed=s)
                                                          for s in seeds])}
-    plans = [("single (sequential)", "single", 10, FinetuneConfig.steps, 1)] if not args.skip_single else []
+    plans = [("single (sequential)", "single", FinetuneConfig.images_per_step, FinetuneConfig.steps, 1)]
+    plans = [] if args.skip_single else plans
     plans += [(f"batched K={args.k}, {i}x{s}", "batched", i, s, args.k) for i, s in args.recipes]
     for name, trainer, images_per_step, steps, k in plans:
         config = FinetuneConfig(steps=steps, images_per_step=images_per_step, trainer=trainer)
@@ -142,7 +139,8 @@ def fidelity(args: argparse.Namespace) -> None:
         for first in range(0, n, k):
             results += finetune_identities(base, renders[first:first + k], config, progress=False)
         seconds = time.perf_counter() - started
-        rows[f"{name} ({seconds / n:.2f} s/identity)"] = scores(generated([r.vector for r in results], results[0].layout))
+        rows[f"{name} ({seconds / n:.2f} s/identity)"] = scores(generated([r.vector for r in results],
+                                                                          results[0].layout))
         print(name, rows[list(rows)[-1]], flush=True)
     print(f"\n{n} held-out identities, 8 generated images each, {args.threads} torch threads")
     print("| models | rank percentile | ID score |")
@@ -151,18 +149,23 @@ def fidelity(args: argparse.Namespace) -> None:
         print(f"| {name} | {pct:.3f} | {score:.3f} |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--steps", type=int, default=50, help="throughput: fine-tune steps per identity")
-    parser.add_argument("--ks", default="1,8,32,64", help="throughput: identities per step to measure")
-    parser.add_argument("--n-sequential", type=int, default=8, help="throughput: identities per sequential run")
-    parser.add_argument("--fidelity", type=int, default=0, help="held-out identities for the fidelity table (0: skip)")
-    parser.add_argument("--k", type=int, default=32, help="fidelity: identities per batch")
-    parser.add_argument("--recipes", default="10x200", help="fidelity: batched recipes, images-per-step x steps")
-    parser.add_argument("--skip-single", action="store_true", help="fidelity: leave out the sequential trainer")
-    parser.add_argument("--threads", type=int, default=2, help="fidelity: torch threads")
-    args = parser.parse_args()
+def arguments():
+    p = parser(__doc__)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--steps", type=int, default=50, help="throughput: fine-tune steps per identity")
+    p.add_argument("--ks", default="1,8,32,64", help="throughput: identities per step to measure")
+    p.add_argument("--n-sequential", type=int, default=8, help="throughput: identities per sequential run")
+    p.add_argument("--fidelity", type=int, default=0, help="held-out identities for the fidelity table (0: skip)")
+    p.add_argument("--k", type=int, default=32, help="fidelity: identities per batch")
+    p.add_argument("--recipes", default=f"{FinetuneConfig.images_per_step}x{FinetuneConfig.steps}",
+                   help="fidelity: batched recipes, images-per-step x steps (default: the library's recipe)")
+    p.add_argument("--skip-single", action="store_true", help="fidelity: leave out the sequential trainer")
+    p.add_argument("--threads", type=int, default=2, help="fidelity: torch threads")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
     if args.worker:
         print(json.dumps(worker(*json.loads(args.worker))))
         return

@@ -8,79 +8,70 @@ benchmark builds under runs/), each edited towards the value the probe does not
 read in it at a few strengths. Baseline in the same run: the raw unit the
 directions had before calibration (strength 1 = the farthest training model).
 
-    python benchmarks/edit_strength.py --heldout 16 --strengths 0.5,1,2
+    python -m benchmarks.edit_strength --heldout 16 --strengths 0.5,1,2
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-from benchmarks.editing import EDITED, heldout_store  # noqa: E402
+from benchmarks.harness import EDITED, HELDOUT_STORE, heldout_store, parse, parser, set_threads, write_json
+from w2w_core.evaluate import Reader, flip_rates
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--heldout", type=int, default=16, help="held-out identities edited")
-    parser.add_argument("--strengths", default="0.5,1,2", help="calibrated strengths tried")
-    parser.add_argument("--attributes", default=",".join(EDITED))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", default=None, help="also write every number here")
-    args = parser.parse_args()
-    import torch
+def arguments():
+    p = parser(__doc__)
+    p.add_argument("--heldout", type=int, default=16, help="held-out identities edited")
+    p.add_argument("--strengths", default="0.5,1,2", help="calibrated strengths tried")
+    p.add_argument("--attributes", default=",".join(EDITED))
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default=None, help="also write every number here")
+    return p
 
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
     from storage.directions_store import load_directions
     from storage.space_store import load_space
     from storage.weight_store import WeightStore
     from tasks.config import ZOO_DIR, CalibrationConfig
     from tasks.models import base_model_for, model_images
     from w2w_core.directions import edit
-    from w2w_core.evaluate import flip_rates, majority
     from w2w_core.lora.layout import LoraLayout
-    from w2w_core.probe import load_probe, read_models
 
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     zoo = str(ZOO_DIR)
-    space, directions, probe = load_space(zoo), load_directions(zoo), load_probe()
+    space, directions, reader = load_space(zoo), load_directions(zoo), Reader.load()
     if directions.calibration is None:
         raise SystemExit("the zoo's directions are not calibrated: run `w2w zoo build` first")
     raw = replace(directions, unit=directions.unit / np.array(
         [directions.calibration["attributes"].get(n, {}).get("raw_strength", 1.0) for n in directions.names]))
-    heldout = heldout_store(zoo, ROOT / "runs" / "heldout-store", args.heldout)
+    heldout = heldout_store(zoo, HELDOUT_STORE, args.heldout)
     store = WeightStore.open(heldout, read_only=True)
     layout = LoraLayout.from_dict(store.layout)
     base, pictures = base_model_for(layout), CalibrationConfig().pictures
     thetas = store.read_rows(list(range(args.heldout))).astype(np.float32)
 
     def readings(vectors: np.ndarray) -> np.ndarray:
-        return majority(read_models(probe, model_images(base, vectors, layout, pictures))[0])
+        return reader.read(model_images(base, vectors, layout, pictures))[0]
 
     had = readings(thetas)
     strengths = [float(s) for s in args.strengths.split(",")]
     results = {"heldout": args.heldout, "strengths": strengths, "attributes": {}}
     for name in args.attributes.split(","):
-        a = list(probe.config.attributes).index(name)
+        a = list(reader.probe.config.attributes).index(name)
         toward = np.where(had[:, a], -1.0, 1.0)
         row = {}
         for label, chosen in (("calibrated", directions), ("raw", raw)):
-            edited = np.stack([edit(t, space, chosen, {name: sign * s}) for s in strengths for t, sign in zip(thetas, toward)])
+            edited = np.stack([edit(t, space, chosen, {name: sign * s})
+                               for s in strengths for t, sign in zip(thetas, toward)])
             after = readings(edited)[:, a].reshape(len(strengths), len(thetas))
             row[label] = [float(r) for r in flip_rates(after, had[:, a])]
         row["raw_strength_of_1"] = directions.calibration["attributes"][name]["raw_strength"]
         results["attributes"][name] = row
     print_table(results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+    write_json(args.json, results)
 
 
 def print_table(results: dict) -> None:
@@ -92,8 +83,9 @@ def print_table(results: dict) -> None:
     one = strengths.index(1.0) if 1.0 in strengths else 0
     for name, row in results["attributes"].items():
         ratio = row["calibrated"][one] / row["raw"][one] if row["raw"][one] else float("inf")
-        print(f"| {name} | {row['raw_strength_of_1']:.2f} | " + " | ".join(f"{r:.2f} ({round(r * n)}/{n})" for r in row["calibrated"])
-              + " | " + " | ".join(f"{r:.2f}" for r in row["raw"]) + f" | {ratio:.1f}x |")
+        print(f"| {name} | {row['raw_strength_of_1']:.2f} | "
+              + " | ".join(f"{r:.2f} ({round(r * n)}/{n})" for r in row["calibrated"]) + " | "
+              + " | ".join(f"{r:.2f}" for r in row["raw"]) + f" | {ratio:.1f}x |")
 
 
 if __name__ == "__main__":

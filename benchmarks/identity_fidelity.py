@@ -6,33 +6,38 @@ identities' by probe-embedding similarity (1.0 = closer to itself than to
 every other identity). Baseline in the same run: the base model with the same
 prompt and seeds, which knows no identity (expected ~0.5).
 
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/identity_fidelity.py --n-identities 50
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m benchmarks.identity_fidelity --n-identities 50
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
-import torch
 
-from w2w_core import world
-from w2w_core.base_model import load_base_model
+from benchmarks.harness import parse, parser, set_threads
 from w2w_core.evaluate import fidelity_percentiles, identity_centroids
 from w2w_core.finetune.config import FinetuneConfig
-from w2w_core.finetune.trainer import finetune_identity
-from w2w_core.generate import generate_images, generate_with_lora
-from w2w_core.probe import embed_images, load_probe
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-identities", type=int, default=50)
-    parser.add_argument("--steps", type=int, default=FinetuneConfig.steps)
-    parser.add_argument("--n-generated", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--model", default=None, help="diffusers model folder (default: the embedded one)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def arguments():
+    p = parser(__doc__, raw=True)
+    p.add_argument("--n-identities", type=int, default=50)
+    p.add_argument("--steps", type=int, default=FinetuneConfig.steps)
+    p.add_argument("--n-generated", type=int, default=8)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", default=None, help="diffusers model folder (default: the embedded one)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
+    set_threads(args.threads)
+    import torch
+
+    from w2w_core import world
+    from w2w_core.base_model import load_base_model
+    from w2w_core.finetune.trainer import finetune_identity
+    from w2w_core.generate import generate_images, generate_with_lora
+    from w2w_core.probe import embed_images, load_probe
+
     base, probe = load_base_model(args.model), load_probe()
     seeds = world.heldout_seeds(args.n_identities)
     train_images, lora_images, base_images, seconds = [], [], [], []
@@ -41,14 +46,20 @@ def main() -> None:
         result = finetune_identity(base, images, FinetuneConfig(steps=args.steps), progress=False)
         seconds.append(result.seconds)
         train_images.append(images)
-        lora_images.append(generate_with_lora(base, result.vector, result.layout, world.INSTANCE_PROMPT, args.n_generated, seed=seed))
+        lora_images.append(generate_with_lora(base, result.vector, result.layout, world.INSTANCE_PROMPT,
+                                              args.n_generated, seed=seed))
         base_images.append(generate_images(base, world.INSTANCE_PROMPT, args.n_generated, seed=seed))
-        print(f"identity {i + 1}/{len(seeds)} seed {seed}: {result.seconds:.1f} s, loss {result.final_loss:.4f}", flush=True)
+        print(f"identity {i + 1}/{len(seeds)} seed {seed}: {result.seconds:.1f} s, loss {result.final_loss:.4f}",
+              flush=True)
     n = len(seeds)
-    references = identity_centroids(embed_images(probe, np.concatenate(train_images)), n)
+
+    def centroids(images: list[np.ndarray]) -> np.ndarray:
+        return identity_centroids(embed_images(probe, np.concatenate(images)), n)
+
+    references = centroids(train_images)
     rows = {
-        "w2w LoRA (instance prompt)": fidelity_percentiles(identity_centroids(embed_images(probe, np.concatenate(lora_images)), n), references),
-        "baseline: base model, same prompt": fidelity_percentiles(identity_centroids(embed_images(probe, np.concatenate(base_images)), n), references),
+        "w2w LoRA (instance prompt)": fidelity_percentiles(centroids(lora_images), references),
+        "baseline: base model, same prompt": fidelity_percentiles(centroids(base_images), references),
     }
     print(f"\nfine-tune: {np.mean(seconds):.1f} s per identity (max {np.max(seconds):.1f}), {args.steps} steps, "
           f"{torch.get_num_threads()} threads")

@@ -13,60 +13,33 @@ score, a mean cosine, with the render ceiling beside it (renders of the
 identity against those same other renders). Seconds per image: w2w inversion
 of one image alone and of all of them batched.
 
-    python benchmarks/inversion.py --heldout 24
-    python benchmarks/inversion.py --heldout 24 --m 50,200,all --steps 400
+    python -m benchmarks.inversion --heldout 24
+    python -m benchmarks.inversion --heldout 24 --m 50,200,all --steps 400
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.editing import (
-    Reader,
-    heldout_store,
+from benchmarks.harness import (
+    heldout_models,
+    models_id_score,
+    parse,
+    parser,
     recorded_finetune_config,
+    reference_centroids,
+    set_threads,
+    write_json,
     zoo_with_space,
 )
+from tasks.config import PicturesConfig
+from w2w_core.evaluate import Reader, renders
+from w2w_core.inversion.config import InversionConfig
 
 STYLES = ("photo", "painting")
-
-
-def renders(seeds: list[int], n: int, style: str = "photo", variation_seed: int = 0) -> np.ndarray:
-    from w2w_core import world
-
-    return np.stack([world.render_identity(world.make_identity(s), n, 32, style, variation_seed) for s in seeds])
-
-
-def id_scores(reader: Reader, images: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Per model: the mean cosine of its images' probe embeddings to its identity's reference centroid."""
-    from w2w_core.evaluate import centroid_cosines
-
-    return centroid_cosines(reader.read(images)[1], reference)
-
-
-def models_id_score(reader: Reader, base, vectors: np.ndarray, layout, pictures, reference: np.ndarray) -> float:
-    """The mean ID score of the models `vectors`: their images against their identities' reference centroids."""
-    from tasks.models import model_images
-
-    return float(id_scores(reader, model_images(base, vectors, layout, pictures), reference).mean())
-
-
-def reference_centroids(reader: Reader, seeds: list[int], n: int) -> tuple[np.ndarray, float]:
-    """Unit centroids of other renders of each identity (variation 1), and the render ceiling: renders with
-    yet other nuisance (variation 2) scored against them."""
-    from benchmarks.sampling import centroids as unit_centroids
-
-    centroids = unit_centroids(reader.read(renders(seeds, n, variation_seed=1))[1])
-    return centroids, float(id_scores(reader, renders(seeds, n, variation_seed=2), centroids).mean())
 
 
 def invert_timed(base, space, layout, images: np.ndarray, config) -> tuple[np.ndarray, float]:
@@ -78,34 +51,35 @@ def invert_timed(base, space, layout, images: np.ndarray, config) -> tuple[np.nd
     return vectors, (time.perf_counter() - started) / len(images)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--zoo", default=None, help="store with or without a space (default: the embedded zoo)")
-    parser.add_argument("--heldout", type=int, default=24, help="held-out identities inverted")
-    parser.add_argument("--m", default="default", help="components optimised, comma-separated ('default': the recipe's)")
-    parser.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the recipe's)")
-    parser.add_argument("--images", type=int, default=4, help="images per model")
-    parser.add_argument("--clamp", type=float, default=None, help="clamp coefficients to this many training stds")
-    parser.add_argument("--prior-weight", type=float, default=0.0, help="prior preservation weight (0: off)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default=None, help="also write every number here")
-    args = parser.parse_args()
-    import torch
+def arguments():
+    p = parser(__doc__)
+    p.add_argument("--zoo", default=None, help="store with or without a space (default: the embedded zoo)")
+    p.add_argument("--heldout", type=int, default=24, help="held-out identities inverted")
+    p.add_argument("--m", default="default", help="components optimised, comma-separated ('default': the recipe's)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the recipe's, "
+                   f"{InversionConfig.steps})")
+    p.add_argument("--images", type=int, default=PicturesConfig.images_per_model, help="images per model")
+    p.add_argument("--clamp", type=float, default=InversionConfig.clamp,
+                   help="clamp coefficients to this many training stds")
+    p.add_argument("--prior-weight", type=float, default=InversionConfig.prior_weight,
+                   help="prior preservation weight (0: off)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", default=None, help="also write every number here")
+    return p
 
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
     from storage.space_store import load_space
     from storage.weight_store import WeightStore
-    from tasks.config import ZOO_DIR, PicturesConfig
     from tasks.models import base_model_for
     from w2w_core.finetune.trainer import finetune_identities
-    from w2w_core.inversion.config import InversionConfig
     from w2w_core.lora.layout import LoraLayout
 
-    torch.set_num_threads(args.threads)
-    zoo = zoo_with_space(args.zoo or str(ZOO_DIR), ROOT / "runs")
-    space, reader = load_space(zoo), Reader()
-    held = WeightStore.open(heldout_store(zoo, ROOT / "runs" / "heldout-store", args.heldout), read_only=True)
-    rows = held.done_rows()[: args.heldout]
-    seeds = [int(s) for s in held.identity_seeds(rows)]
+    set_threads(args.threads)
+    zoo = zoo_with_space(args.zoo)
+    space, reader = load_space(zoo), Reader.load()
+    held, rows, seeds = heldout_models(zoo, args.heldout)
     layout = LoraLayout.from_dict(held.layout)
     base, pictures = base_model_for(layout), PicturesConfig(images_per_model=args.images, seed=3)
     finetune = recorded_finetune_config(WeightStore.open(zoo, read_only=True).train_config["finetune"])
@@ -119,7 +93,8 @@ def main() -> None:
                "multi_image": score(held.read_rows(rows).astype(np.float32)), "styles": {}}
     for style in STYLES:
         inputs = renders(seeds, 1, style)[:, 0]
-        single = np.stack([r.vector for r in finetune_identities(base, [im[None] for im in inputs], finetune, progress=False)])
+        single = np.stack([r.vector for r in finetune_identities(base, [im[None] for im in inputs], finetune,
+                                                                 progress=False)])
         row = {"single_image": score(single), "w2w": {}}
         for m in args.m.split(","):
             config = InversionConfig(m=None if m == "default" else (space.k if m == "all" else int(m)))
@@ -131,14 +106,13 @@ def main() -> None:
                              "seconds_per_image_alone": alone_seconds}
         results["styles"][style] = row
         print_table(results, style)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+    write_json(args.json, results)
 
 
 def print_table(results: dict, style: str) -> None:
     row, multi = results["styles"][style], results["multi_image"]
-    print(f"\nzoo: {results['models']} models, k={results['k']}; {results['heldout']} held-out identities, one {style} each; "
-          f"render ceiling {results['render_ceiling']:.3f}")
+    print(f"\nzoo: {results['models']} models, k={results['k']}; {results['heldout']} held-out identities, one {style} "
+          f"each; render ceiling {results['render_ceiling']:.3f}")
     print("| model | ID score | vs multi-image | s/image alone | s/image batched |")
     print("|---|---:|---:|---:|---:|")
     print(f"| multi-image LoRA (all renders) | {multi:.3f} | 1.00 | | |")

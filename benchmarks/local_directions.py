@@ -18,89 +18,19 @@ with directions fit on the other zoo models (the n are left out of every fit):
 
 A direction is scored by its cosine with t_i (mean over the identities, with its standard error):
 an edit along a unit direction u moves the model along its true edit by u . t_i / |t_i| of the step.
-A local direction helps only if nearest K beats both random K and all models.
+A local direction helps only if nearest K beats both random K and all models. The estimators and
+their scoring are library code (w2w_core/local_directions.py, w2w_core.evaluate.directions).
 
-    python benchmarks/local_directions.py --flips 24 --attributes male,beard,glasses --m 600 --neighbours 50,200,800
+    python -m benchmarks.local_directions --flips 24 --attributes male,beard,glasses --m 600 --neighbours 50,200,800
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-from benchmarks.editing import zoo_with_space
-from benchmarks.weight_noise import retrain_flipped
-
-
-def mean_difference(beta: np.ndarray, has: np.ndarray) -> np.ndarray:
-    """Unit vector from the mean of the models without the attribute to the mean of those with it
-    (zero when one side is empty)."""
-    if has.all() or not has.any():
-        return np.zeros(beta.shape[1])
-    d = beta[has].mean(axis=0) - beta[~has].mean(axis=0)
-    return d / np.linalg.norm(d)
-
-
-def cosines(directions: np.ndarray, moves: np.ndarray) -> np.ndarray:
-    """Cosine of each identity's direction (one [m] for all, or [n, m]) with its true move [n, m]."""
-    directions = np.broadcast_to(directions, moves.shape)
-    norms = np.linalg.norm(directions, axis=1) * np.linalg.norm(moves, axis=1)
-    return np.einsum("nm,nm->n", directions, moves) / np.where(norms > 0, norms, 1.0)
-
-
-def label_residuals(beta: np.ndarray, labels: np.ndarray, intercept: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-    """Where each model lies once the labels' average effects are taken out (w2w_core.attribute_model's
-    regression): the position neighbours are found by, so that choosing them does not choose the attribute's
-    own effect (neighbours in β itself would cancel the very difference being estimated)."""
-    return beta - intercept - np.asarray(labels, np.float64) @ shifts
-
-
-def local_directions(queries: np.ndarray, positions: np.ndarray, reference: np.ndarray, has: np.ndarray, k: int,
-                     rng: np.random.Generator | None) -> np.ndarray:
-    """Per query position, the mean difference over the k reference models whose `positions` lie nearest,
-    or over k random ones when `rng` is given."""
-    out = []
-    for q in queries:
-        if rng is None:
-            chosen = np.argpartition(np.linalg.norm(positions - q, axis=1), k - 1)[:k]
-        else:
-            chosen = rng.choice(len(reference), size=k, replace=False)
-        out.append(mean_difference(reference[chosen], has[chosen]))
-    return np.stack(out)
-
-
-def other_moves(moves: np.ndarray) -> np.ndarray:
-    """Per identity, the mean of the other identities' true moves (leave one out)."""
-    return (moves.sum(axis=0, keepdims=True) - moves) / (len(moves) - 1)
-
-
-def scores(queries: np.ndarray, moves: np.ndarray, reference: np.ndarray, positions: np.ndarray,
-           labels: np.ndarray, a: int, global_fits: dict[str, np.ndarray], neighbours: list[int],
-           seed: int) -> dict[str, list[float]]:
-    """{direction: [mean cosine with the true moves, its standard error]} for attribute column a; the local
-    directions take the reference models nearest each query in `positions` (rows of `reference`)."""
-    has = labels[:, a]
-    candidates = {name: vectors[a] for name, vectors in global_fits.items()}
-    candidates["all models"] = mean_difference(reference, has)
-    for k in neighbours:
-        candidates[f"nearest {k}"] = local_directions(queries, positions, reference, has, k, None)
-        candidates[f"random {k}"] = local_directions(queries, positions, reference, has, k,
-                                                     np.random.default_rng(seed))
-    candidates["other moves"] = other_moves(moves)
-    out = {}
-    for name, directions in candidates.items():
-        c = cosines(directions, moves)
-        out[name] = [float(c.mean()), float(c.std(ddof=1) / np.sqrt(len(c)))]
-    return out
+from benchmarks.harness import parse, parser, retrain_flipped, set_threads, write_json, zoo_with_space
+from w2w_core.local_directions import label_residuals, scores
 
 
 def measure(zoo: str, n: int, attributes: list[str], m: int, neighbours: list[int], seed: int) -> dict:
@@ -150,28 +80,27 @@ def print_table(results: dict) -> None:
         print(f"| {attribute} | {cells} | {best / row['all models'][0]:.2f} |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--zoo", default=None, help="store (default: the embedded zoo)")
-    parser.add_argument("--flips", type=int, default=24, help="zoo identities trained again per flipped attribute")
-    parser.add_argument("--attributes", default="male,beard,glasses", help="attributes to flip, comma-separated")
-    parser.add_argument("--m", type=int, default=600, help="leading coefficients the directions live in")
-    parser.add_argument("--neighbours", default="50,200,800", help="K for the local directions, comma-separated")
-    parser.add_argument("--seed", type=int, default=0, help="for the random K models")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default=None, help="also write every number here")
-    args = parser.parse_args()
-    import torch
+def arguments():
+    p = parser(__doc__)
+    p.add_argument("--zoo", default=None, help="store (default: the embedded zoo)")
+    p.add_argument("--flips", type=int, default=24, help="zoo identities trained again per flipped attribute")
+    p.add_argument("--attributes", default="male,beard,glasses", help="attributes to flip, comma-separated")
+    p.add_argument("--m", type=int, default=600, help="leading coefficients the directions live in")
+    p.add_argument("--neighbours", default="50,200,800", help="K for the local directions, comma-separated")
+    p.add_argument("--seed", type=int, default=0, help="for the random K models")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", default=None, help="also write every number here")
+    return p
 
-    from tasks.config import ZOO_DIR
 
-    torch.set_num_threads(args.threads)
-    zoo = zoo_with_space(args.zoo or str(ZOO_DIR), ROOT / "runs")
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
+    set_threads(args.threads)
+    zoo = zoo_with_space(args.zoo)
     results = measure(zoo, args.flips, [a for a in args.attributes.split(",") if a], args.m,
                       [int(k) for k in args.neighbours.split(",")], args.seed)
     print_table(results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

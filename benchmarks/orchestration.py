@@ -1,6 +1,6 @@
 """Orchestration overhead: identities per hour through the Prefect flow vs the trainer in a loop.
 
-Run:  python benchmarks/orchestration.py [--n 64] [--steps 200] [--batch 8] [--store PATH]
+Run:  python -m benchmarks.orchestration [--n 64] [--steps 200] [--batch 8] [--store PATH]
                                          [--model DIR] [--threads 1] [--repeat 1]
 
 Both paths fine-tune the same identities (world.train_seeds) with the same
@@ -20,23 +20,20 @@ is used: same architecture, same cost per step.
 
 The issue's measurement (64 identities per path, two alternating rounds; few steps
 make the flow's fixed cost per identity a larger share, so the ratio is a lower bound):
-    python benchmarks/orchestration.py --n 64 --repeat 2 --steps 60 --threads 2
+    python -m benchmarks.orchestration --n 64 --repeat 2 --steps 60 --threads 2
 """
 from __future__ import annotations
 
-import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from benchmarks.harness import parse, parser, set_threads
+from tasks.config import DatasetConfig
+from w2w_core.finetune.config import FinetuneConfig
 
 
 def model_folder(requested: str | None, scratch: Path) -> tuple[str | None, str]:
@@ -88,27 +85,26 @@ def _nothing() -> None:
     """The warm-up flow's body."""
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=64, help="identities per path")
-    parser.add_argument("--steps", type=int, default=200, help="fine-tune steps per identity")
-    parser.add_argument("--batch", type=int, default=8, help="identities per batch task")
-    parser.add_argument("--store", default=None, help="store URL for the flow (default: a temp folder)")
-    parser.add_argument("--model", default=None, help="diffusers model folder (default: embedded)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds, alternating which path goes first")
-    args = parser.parse_args()
+def arguments():
+    p = parser(__doc__)
+    p.add_argument("--n", type=int, default=64, help="identities per path")
+    p.add_argument("--steps", type=int, default=FinetuneConfig.steps, help="fine-tune steps per identity")
+    p.add_argument("--batch", type=int, default=DatasetConfig.batch_size, help="identities per batch task")
+    p.add_argument("--store", default=None, help="store URL for the flow (default: a temp folder)")
+    p.add_argument("--model", default=None, help="diffusers model folder (default: embedded)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--repeat", type=int, default=1, help="rounds, alternating which path goes first")
+    return p
 
-    import torch
 
-    torch.set_num_threads(args.threads)
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
+    set_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         os.environ.setdefault("PREFECT_HOME", str(Path(scratch) / "prefect-home"))  # ephemeral API, own DB
         from prefect import flow
 
-        from tasks.config import DatasetConfig
         from w2w_core.base_model import shared_base_model
-        from w2w_core.finetune.config import FinetuneConfig
 
         folder, model_name = model_folder(args.model, Path(scratch))
         config = DatasetConfig(FinetuneConfig(steps=args.steps), base_model=folder, batch_size=args.batch)

@@ -12,14 +12,13 @@ run Crashed and retries it (the UI's Retry), as an operator would. It prints a
 table: wall time, batch task runs per second, task retries, flow-run retries,
 kills, and the end state (rows done of N, verify).
 
-    python benchmarks/orchestration_scale.py --batches 2000 --kills 2            # both backends
-    python benchmarks/orchestration_scale.py --batches 40 --kills 0 --backends sqlite   # the CI size
+    python -m benchmarks.orchestration_scale --batches 2000 --kills 2            # both backends
+    python -m benchmarks.orchestration_scale --batches 40 --kills 0 --backends sqlite   # the CI size
 
 Needs the PostgreSQL server binaries (Debian's `postgresql`; scripts/setup.sh installs them).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -34,13 +33,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from deployments.dataset import WORK_POOL  # noqa: E402
-from deployments.zombies import HEARTBEAT_S  # noqa: E402
-from storage.s3 import free_port  # noqa: E402
-from tests.deployments.prefect_support import prefect, prefect_env, prefect_server  # noqa: E402
+from benchmarks.harness import ROOT, parse, parser, write_json
+from benchmarks.prefect_server import prefect, prefect_env, prefect_server
+from deployments.zombies import HEARTBEAT_S
+from storage.s3 import free_port
 
 DEPLOYMENT = "grow-and-refit/nightly-grow"
 SILENT_FOR_S = 2 * HEARTBEAT_S + 15  # the automation's window: a killed run is marked Crashed within it
@@ -104,6 +100,8 @@ def _batch_task_stats(env: dict[str, str]) -> tuple[int, int]:
 
 
 def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    from deployments.dataset import WORK_POOL
+
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", WORK_POOL],
                                 env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -132,7 +130,7 @@ def _done_rows(url: str) -> int:
 
     try:
         return WeightStore.open(url, read_only=True).counts()["done"]
-    except Exception:  # noqa: BLE001 - no store yet
+    except Exception:  # noqa: BLE001 - no store yet (or half created): none done
         return 0
 
 
@@ -172,6 +170,7 @@ def operate(env: dict[str, str], run_id: str, url: str, n: int, kills: int, work
 
 
 def run_backend(backend: str, n: int, kills: int, model_dir: str | None, seed: int) -> dict:
+    from deployments.dataset import WORK_POOL
     from storage.weight_store import WeightStore
 
     work = Path(tempfile.mkdtemp(prefix=f"w2w-orch-{backend}-"))
@@ -211,19 +210,22 @@ def print_table(results: list[dict], n: int) -> None:
         print(f"\n{b['backend']} vs {a['backend']}: {a['wall_s'] / b['wall_s']:.2f}x the task runs per second")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batches", type=int, default=2000)
-    parser.add_argument("--kills", type=int, default=2)
-    parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--model", default=None, help="base model folder (default: the embedded one)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    args = parser.parse_args()
+def arguments():
+    p = parser(__doc__.split("\n\n")[0])
+    p.add_argument("--batches", type=int, default=2000)
+    p.add_argument("--kills", type=int, default=2)
+    p.add_argument("--backends", default="sqlite,postgres")
+    p.add_argument("--model", default=None, help="base model folder (default: the embedded one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
     results = [run_backend(b, args.batches, args.kills, args.model, args.seed) for b in args.backends.split(",")]
     print_table(results, args.batches)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    write_json(args.json, results, indent=2)
 
 
 if __name__ == "__main__":

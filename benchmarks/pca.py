@@ -9,10 +9,10 @@ over the data, bytes read, and accuracy:
   σ err max (and mean) relative error of the top-k singular values
 
 Sizes:
-  python benchmarks/pca.py                                  # N=1024, d=20000, k=100 (1-2 min)
-  python benchmarks/pca.py --n 4096 --d 100000 --k 100      # the bar (also --k 256)
-  python benchmarks/pca.py --paper-scale                    # N=64974, d=99648, k=1000, float16
-  python benchmarks/pca.py --paper-scale --scale 0.05       # the same shape of problem, 5 % per axis
+  python -m benchmarks.pca                                  # N=1024, d=20000, k=100 (1-2 min)
+  python -m benchmarks.pca --n 4096 --d 100000 --k 100      # the bar (also --k 256)
+  python -m benchmarks.pca --paper-scale                    # N=64974, d=99648, k=1000, float16
+  python -m benchmarks.pca --paper-scale --scale 0.05       # the same shape of problem, 5 % per axis
 
 Data: X = μ + (U S Vᵀ + ε E) · c, centered U, orthonormal V (known), per-column scales c.
 Default spectrum `slow`: σ_j ∝ j^(-1/2) over r = min(N-1, 1024) components, a noise floor
@@ -35,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks import harness
+from storage.read_config import ReadConfig
+from w2w_core.pca import PCAConfig
 
 PAPER = {"n": 64_974, "d": 99_648, "k": 1_000}
 METHODS = ("w2w-randomized", "w2w-gram", "sklearn", "dask-ml")
@@ -168,19 +169,19 @@ def _load_rows(path: Path) -> np.ndarray:
 
 
 def run_w2w(method: str, args: argparse.Namespace, path: Path) -> dict:
-    from storage.dask_matrix import ReadConfig, ZarrRowMatrix
-    from w2w_core.pca import PCAConfig, fit_pca
+    from storage.dask_matrix import ZarrRowMatrix
+    from w2w_core.pca import fit_pca
 
     config = PCAConfig(k=args.k, method=method.split("-", 1)[1], n_oversamples=args.oversamples,
                        n_power_iter=args.power_iter)
     started, cpu = time.perf_counter(), _cpu_seconds()
-    matrix = ZarrRowMatrix(str(path), backend=args.backend, config=ReadConfig(block_bytes=args.block_mb * 2**20))
+    matrix = ZarrRowMatrix(str(path), config=ReadConfig(block_bytes=args.block_mb * 2**20, backend=args.backend))
     fit = fit_pca(matrix, config, on_pass=lambda p: print(
         f"    pass {p.index} {p.label}: {p.seconds:.1f} s, {p.bytes_read / 1e9:.2f} GB", flush=True))
     seconds = time.perf_counter() - started
     passes = [{"label": p.label, "seconds": p.seconds, "bytes": p.bytes_read} for p in fit.passes]
-    return {"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu, "sigma": fit.singular_values, "components": fit.components,
-            "scale": fit.scale, "passes": passes, "route": fit.method}
+    return {"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu, "sigma": fit.singular_values,
+            "components": fit.components, "scale": fit.scale, "passes": passes, "route": fit.method}
 
 
 def run_sklearn(args: argparse.Namespace, path: Path) -> dict:
@@ -196,8 +197,9 @@ def run_sklearn(args: argparse.Namespace, path: Path) -> dict:
     x /= std.astype(np.float32)
     pca = PCA(n_components=args.k, svd_solver="randomized", random_state=0).fit(x)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu, "load_seconds": load, "sigma": pca.singular_values_,
-            "components": pca.components_.T, "scale": std.astype(np.float32), "passes": None}
+    return {"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu, "load_seconds": load,
+            "sigma": pca.singular_values_, "components": pca.components_.T, "scale": std.astype(np.float32),
+            "passes": None}
 
 
 def run_dask_ml(args: argparse.Namespace, path: Path) -> dict:
@@ -247,8 +249,8 @@ def worker(args: argparse.Namespace) -> None:
 
 def run_method(method: str, args: argparse.Namespace, path: Path) -> dict | None:
     result = path / f"_result_{method}.json"
-    command = [sys.executable, __file__, "--worker", method, "--store", str(path), "--result", str(result),
-               "--k", str(args.k), "--d", str(args.d), "--threads", str(args.threads),
+    command = [sys.executable, "-m", "benchmarks.pca", "--worker", method, "--store", str(path),
+               "--result", str(result), "--k", str(args.k), "--d", str(args.d), "--threads", str(args.threads),
                "--block-mb", str(args.block_mb), "--backend", args.backend]
     if args.oversamples is not None:
         command += ["--oversamples", str(args.oversamples)]
@@ -257,7 +259,7 @@ def run_method(method: str, args: argparse.Namespace, path: Path) -> dict | None
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "OPENBLAS_NUM_THREADS": str(args.threads),
            "MKL_NUM_THREADS": str(args.threads), "OMP_WAIT_POLICY": "PASSIVE"}
     print(f"\n$ {' '.join(command[1:])}", flush=True)
-    done = subprocess.run(command, env=env)
+    done = subprocess.run(command, env=env, cwd=harness.ROOT)
     if done.returncode != 0:
         print(f"  {method} failed (exit {done.returncode})")
         return None
@@ -288,7 +290,7 @@ def print_passes(row: dict) -> None:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = harness.parser(__doc__, raw=True)
     p.add_argument("--n", type=int, default=1024, help="rows (identities)")
     p.add_argument("--d", type=int, default=20_000, help="parameters per row")
     p.add_argument("--k", type=int, default=100, help="components")
@@ -299,15 +301,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--noise", type=float, default=1.0, help="noise floor, relative to the smallest planted σ")
     p.add_argument("--methods", default=None, help=f"comma list of {','.join(METHODS)}")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads per method")
-    p.add_argument("--oversamples", type=int, default=None, help="w2w randomized: override the default")
-    p.add_argument("--power-iter", type=int, default=None, help="w2w randomized: override the default")
+    p.add_argument("--oversamples", type=int, default=PCAConfig.n_oversamples, help="w2w randomized: override "
+                   "the default")
+    p.add_argument("--power-iter", type=int, default=PCAConfig.n_power_iter, help="w2w randomized: override the "
+                   "default")
     p.add_argument("--block-mb", type=int, default=128, help="w2w: MiB of float32 per row block")
-    p.add_argument("--backend", default="numpy", help="w2w: numpy (CPU) or cupy (GPU blocks)")
+    p.add_argument("--backend", default=ReadConfig.backend, help="w2w: numpy (CPU) or cupy (GPU blocks)")
     p.add_argument("--store", default=None, help="store folder (default: /tmp/w2w-bench-pca/<size>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--result", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    args = harness.parse(p, argv)
     if args.paper_scale:
         args.n, args.d, args.k = (max(2, round(PAPER[key] * args.scale)) for key in ("n", "d", "k"))
         args.dtype = args.dtype or "float16"
@@ -322,7 +326,7 @@ def main() -> None:
         return worker(args)
     path = Path(args.store or f"/tmp/w2w-bench-pca/n{args.n}-d{args.d}-r{len(spectrum(args))}-{args.dtype}"
                 f"-{'planted' if args.paper_scale else 'slow'}-e{args.noise:g}-s{args.seed}")
-    print("command: python " + " ".join(sys.argv))
+    print("command: python -m benchmarks.pca " + " ".join(sys.argv[1:]))
     print(f"N={args.n} d={args.d} k={args.k} dtype={args.dtype} threads={args.threads} store={path}")
     if not (path / "_planted.npz").exists():
         shutil.rmtree(path, ignore_errors=True)

@@ -1,6 +1,6 @@
 """How well does the shipped probe read identity and attributes off held-out renders?
 
-Run:  python benchmarks/probe.py [--identities 200] [--images 5]
+Run:  python -m benchmarks.probe [--identities 200] [--images 5]
 
 Held-out identities only (seed % 10 == 9, never trained on). Retrieval: for
 each identity, the mean embedding of `--images` renders (variation seed A)
@@ -15,14 +15,11 @@ fine-tune consume renders.
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
-import torch
 
-from w2w_core.probe import load_probe
-from w2w_core.probe_training import heldout_metrics
+from benchmarks.harness import parse, parser, set_threads
 from w2w_core.world import ATTRIBUTES, attribute_vector, make_identity, render_identities, train_seeds
 
 
@@ -45,12 +42,19 @@ def render_speed(n_identities: int = 300, n_images: int = 10) -> float:
     return n_identities * n_images / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--identities", type=int, default=200)
-    parser.add_argument("--images", type=int, default=5)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+def arguments():
+    p = parser(__doc__)
+    p.add_argument("--identities", type=int, default=200)
+    p.add_argument("--images", type=int, default=5)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
+    set_threads(1)
+    from w2w_core.probe import load_probe
+    from w2w_core.probe_training import heldout_metrics
+
     probe = load_probe()
     rows = {}
     for degraded in (False, True):

@@ -17,9 +17,9 @@ noise as the training models they are compared with:
   images        1 - cosine between single images with different noise: of two models, and of one
                 model (a model that keeps one identity across noise has between > within)
 
-    python benchmarks/sampling.py --n 64 --settings all:1,200:1,50:1,all:2,all:3
-    python benchmarks/sampling.py --n 64 --settings all:1,all:1:attributes,all:1:attributes:3
-    python benchmarks/sampling.py --n 128 --settings all:1,all:1:attributes,all:1:mix
+    python -m benchmarks.sampling --n 64 --settings all:1,200:1,50:1,all:2,all:3
+    python -m benchmarks.sampling --n 64 --settings all:1,all:1:attributes,all:1:attributes:3
+    python -m benchmarks.sampling --config benchmarks/configs/sampling_3000_mix.py
 
 `attributes` draws each model's labels from a training model's and its
 coefficients from the attribute model (w2w_core/attribute_model); `mix` does
@@ -28,76 +28,74 @@ of Gaussian noise.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from pathlib import Path
-
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.editing import EDITED, Reader, heldout_store, zoo_with_space
-
-
-def centroids(embeddings: np.ndarray) -> np.ndarray:
-    """Unit centroid [M, E] of each model's image embeddings [M, n, E]."""
-    from w2w_core.evaluate import identity_centroids
-
-    return identity_centroids(embeddings.reshape(-1, embeddings.shape[-1]), len(embeddings))
-
-
-def mean_apart(a: np.ndarray) -> float:
-    """Mean 1 - cosine between the unit centroids [M, E] of distinct models."""
-    cosines = a @ a.T
-    return float(1 - cosines[~np.eye(len(a), dtype=bool)].mean())
+from benchmarks.harness import (
+    EDITED,
+    HELDOUT_STORE,
+    RUNS,
+    heldout_store,
+    parse,
+    parser,
+    set_threads,
+    write_json,
+    zoo_with_space,
+)
+from tasks.config import PicturesConfig, SampleConfig
+from w2w_core.evaluate import (
+    Reader,
+    attribute_frequencies,
+    mean_apart,
+    model_centroids,
+    paired_apart,
+    spread_between_and_within,
+)
 
 
 def frequencies(read: np.ndarray, names: list[str]) -> dict[str, float]:
-    return {name: float(read[:, names.index(name)].mean()) for name in EDITED}
+    return attribute_frequencies(read, names, EDITED)
 
 
 def two_fine_tunes_apart(zoo: str, n: int, reader: Reader, images) -> float:
     """Mean 1 - cosine between the centroids of two fine-tunes of the same held-out identity."""
     from storage.weight_store import WeightStore
 
-    stores = [heldout_store(zoo, ROOT / "runs" / name, n, seed) for name, seed in
-              (("heldout-store", None), ("heldout-store-seed-1", 1))]
+    stores = [heldout_store(zoo, path, n, seed) for path, seed in
+              ((HELDOUT_STORE, None), (RUNS / "heldout-store-seed-1", 1))]
     thetas = [WeightStore.open(url, read_only=True).read_rows(list(range(n))).astype(np.float32) for url in stores]
-    first, second = (centroids(reader.read(images(t))[1]) for t in thetas)
-    return float(1 - np.einsum("ne,ne->n", first, second).mean())
+    first, second = (model_centroids(reader.read(images(t))[1]) for t in thetas)
+    return paired_apart(first, second)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--zoo", default=None, help="store with or without a space (default: the embedded zoo)")
-    parser.add_argument("--n", type=int, default=64, help="models sampled per setting, and training models compared")
-    parser.add_argument("--settings", default="all:1", help="comma-separated m:spread[:method[:contrast[:mix]]]: "
-                        "leading components drawn ('all': every one), the factor on every std (1: the paper's), gaussian "
-                        "(the paper's), attributes or mix, the attributes' contrast (default 1), and for mix the "
-                        "training models mixed into each sample (default 2)")
-    parser.add_argument("--pairs", type=int, default=16, help="held-out identities fine-tuned twice")
-    parser.add_argument("--images", type=int, default=4, help="images per model")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the sampled coefficients")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", default=None, help="also write every number here")
-    args = parser.parse_args()
-    import torch
+def arguments():
+    p = parser(__doc__)
+    p.add_argument("--zoo", default=None, help="store with or without a space (default: the embedded zoo)")
+    p.add_argument("--n", type=int, default=64, help="models sampled per setting, and training models compared")
+    p.add_argument("--settings", default="all:1", help="comma-separated m:spread[:method[:contrast[:mix]]]: "
+                   "leading components drawn ('all': every one), the factor on every std (1: the paper's), gaussian "
+                   "(the paper's), attributes or mix, the attributes' contrast (default 1), and for mix the "
+                   f"training models mixed into each sample (default {SampleConfig.mix})")
+    p.add_argument("--pairs", type=int, default=16, help="held-out identities fine-tuned twice")
+    p.add_argument("--images", type=int, default=PicturesConfig.images_per_model, help="images per model")
+    p.add_argument("--seed", type=int, default=1, help="seed of the sampled coefficients")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default=None, help="also write every number here")
+    return p
 
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
     from storage.space_store import load_space
     from storage.weight_store import WeightStore
-    from tasks.config import ZOO_DIR, PicturesConfig, SampleConfig
     from tasks.directions import training_coefficients
     from tasks.models import base_model_for, model_images
     from tasks.sampling import nearest_training_models, sampled_coefficients
-    from w2w_core.evaluate import spread_between_and_within
     from w2w_core.lora.layout import LoraLayout
     from w2w_core.space import reconstruct
 
-    torch.set_num_threads(args.threads)
-    zoo = zoo_with_space(args.zoo or str(ZOO_DIR), ROOT / "runs")
-    store, space, reader = WeightStore.open(zoo, read_only=True), load_space(zoo), Reader()
+    set_threads(args.threads)
+    zoo = zoo_with_space(args.zoo)
+    store, space, reader = WeightStore.open(zoo, read_only=True), load_space(zoo), Reader.load()
     layout = LoraLayout.from_dict(store.layout)
     base, pictures = base_model_for(layout), PicturesConfig(images_per_model=args.images, seed=2)
 
@@ -113,27 +111,26 @@ def main() -> None:
     space_read, _ = reader.read(images(np.asarray(reconstruct(space, in_space), np.float32)))
     results = {"models": len(coefficients), "k": space.k, "training": {
         "frequencies": frequencies(train_read, names), "frequencies_in_space": frequencies(space_read, names),
-        "apart_between": mean_apart(centroids(train_embeddings)),
+        "apart_between": mean_apart(model_centroids(train_embeddings)),
         "images_between_models": between, "images_within_a_model": within},
         "two_fine_tunes_apart": two_fine_tunes_apart(zoo, args.pairs, reader, images), "sampled": {}}
     for setting in args.settings.split(","):
         m, spread, *rest = setting.split(":")
         method, contrast = (rest + ["gaussian"])[0], float(rest[1]) if len(rest) > 1 else 1.0
         mix = int(rest[2]) if len(rest) > 2 else SampleConfig.mix
-        config = SampleConfig(n=args.n, m=None if m == "all" else int(m), spread=float(spread), seed=args.seed, method=method,
-                              contrast=contrast, mix=mix)
+        config = SampleConfig(n=args.n, m=None if m == "all" else int(m), spread=float(spread), seed=args.seed,
+                              method=method, contrast=contrast, mix=mix)
         beta = sampled_coefficients(space, coefficients, labels, config)
         read, embeddings = reader.read(images(np.asarray(reconstruct(space, beta.astype(np.float32)), np.float32)))
         nearest, _ = nearest_training_models(beta, coefficients)
         _, near_embeddings = reader.read(images(store.read_rows(space.row_ids[nearest]).astype(np.float32)))
-        own, near = centroids(embeddings), centroids(near_embeddings)
+        own, near = model_centroids(embeddings), model_centroids(near_embeddings)
         between, within = spread_between_and_within(embeddings)
         results["sampled"][setting] = {"frequencies": frequencies(read, names), "apart_between": mean_apart(own),
-                                       "apart_from_nearest": float(1 - np.einsum("ne,ne->n", own, near).mean()),
+                                       "apart_from_nearest": paired_apart(own, near),
                                        "images_between_models": between, "images_within_a_model": within}
     print_tables(results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+    write_json(args.json, results)
 
 
 def print_tables(results: dict) -> None:
@@ -143,7 +140,8 @@ def print_tables(results: dict) -> None:
           + " | ".join(f"sampled, m:spread {m}" for m in results["sampled"]) + " |")
     print("|---|---:|---:|" + "---:|" * len(results["sampled"]))
     for name in EDITED:
-        cells = [f"{s['frequencies'][name]:.2f} ({s['frequencies'][name] - train[name]:+.2f})" for s in results["sampled"].values()]
+        cells = [f"{s['frequencies'][name]:.2f} ({s['frequencies'][name] - train[name]:+.2f})"
+                 for s in results["sampled"].values()]
         print(f"| {name} | {train[name]:.2f} | {in_space[name]:.2f} ({in_space[name] - train[name]:+.2f}) | "
               + " | ".join(cells) + " |")
     worst = {m: max(abs(s["frequencies"][a] - train[a]) for a in EDITED) for m, s in results["sampled"].items()}
@@ -159,7 +157,9 @@ def print_tables(results: dict) -> None:
           f"{train['images_within_a_model']:.3f} |")
     for m, s in results["sampled"].items():
         print(f"| sampled, m:spread {m} | {s['apart_between']:.3f} | {s['apart_from_nearest']:.3f} | "
-              f"{s['apart_between'] / pair:.2f} | {s['images_between_models']:.3f} | {s['images_within_a_model']:.3f} |")
+              f"{s['apart_between'] / pair:.2f} | {s['images_between_models']:.3f} | "
+              f"{s['images_within_a_model']:.3f} |")
+
 
 if __name__ == "__main__":
     main()

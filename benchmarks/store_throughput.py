@@ -1,6 +1,6 @@
 """Weight store throughput on the local S3 server, against raw s3fs put/get of the same bytes.
 
-Run:  python benchmarks/store_throughput.py [--rows 256] [--params 100000] [--batch 32]
+Run:  python -m benchmarks.store_throughput [--rows 256] [--params 100000] [--batch 32]
                                             [--codecs zstd,none] [--repeat 2]
 
 Starts `rclone serve s3` on 127.0.0.1 with a temp folder, writes a LoRA-like
@@ -12,21 +12,14 @@ the store writes) and as one object. MB are 10^6 bytes of float32 payload.
 """
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import numpy as np
-import s3fs
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from store_codecs import lora_like_rows  # noqa: E402
-
-from storage.s3 import S3Server, storage_options_for  # noqa: E402
-from storage.weight_store import StoreSpec, WeightStore, batches  # noqa: E402
+from benchmarks.harness import lora_like_rows, parse, parser
+from storage.weight_store import StoreSpec, WeightStore, batches
 
 
 def timed(fn) -> float:
@@ -51,7 +44,8 @@ def store_run(data: np.ndarray, batch: int, codec: str, options: dict) -> dict[s
     return {"write": write, "read": read, "verify": verify}
 
 
-def raw_run(data: np.ndarray, batch: int, fs: s3fs.S3FileSystem) -> dict[str, float]:
+def raw_run(data: np.ndarray, batch: int, fs) -> dict[str, float]:
+    """The same bytes put and got with s3fs (`fs`), one object per batch and as one object."""
     prefix = f"bench/raw-{uuid.uuid4().hex[:8]}"
     blocks = [data[r.start:r.stop].tobytes() for r in batches(data.shape[0], batch)]
     put = timed(lambda: [fs.pipe(f"{prefix}/c{i}", b) for i, b in enumerate(blocks)])
@@ -62,14 +56,22 @@ def raw_run(data: np.ndarray, batch: int, fs: s3fs.S3FileSystem) -> dict[str, fl
     return {"put": put, "get": get, "put1": put1, "get1": get1}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=256)
-    parser.add_argument("--params", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=32, help="rows per chunk = batch size")
-    parser.add_argument("--codecs", default="zstd,none")
-    parser.add_argument("--repeat", type=int, default=2, help="best of this many runs")
-    args = parser.parse_args()
+def arguments():
+    p = parser(__doc__)
+    p.add_argument("--rows", type=int, default=256)
+    p.add_argument("--params", type=int, default=100_000)
+    p.add_argument("--batch", type=int, default=32, help="rows per chunk = batch size")
+    p.add_argument("--codecs", default="zstd,none")
+    p.add_argument("--repeat", type=int, default=2, help="best of this many runs")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
+    import s3fs
+
+    from storage.s3 import S3Server, storage_options_for
+
     data = lora_like_rows(args.rows, args.params)
     mb = data.nbytes / 1e6
     with tempfile.TemporaryDirectory() as root, S3Server(root, buckets=("bench",)) as server:

@@ -15,7 +15,7 @@ two different identities (same fine-tune noise):
                     0: unrelated moves), in ΔW and in the space's coefficients. A retrained zoo
                     identity shows the training itself is repeatable.
 
-    python benchmarks/weight_noise.py --pairs 16 --flips 16 --attributes male,beard,glasses
+    python -m benchmarks.weight_noise --pairs 16 --flips 16 --attributes male,beard,glasses
 
 With --recipes, the same two measures for other fine-tune recipes (learning rate : AdamW eps, the
 zoo's steps and images), each recipe training the zoo's first n identities three times: as they
@@ -23,25 +23,27 @@ are, with another seed, and with one attribute flipped; beside them the price, t
 loss and identity fidelity (the probe's cosine between each model's images and its identity's
 renders, and the rank of its own identity among the n). The zoo's recipe is the baseline row.
 
-    python benchmarks/weight_noise.py --recipes 0.01:1e-8,0.003:1e-8,0.01:1e-5,0.01:1e-3,0.03:1e-3 --flips 12
+    python -m benchmarks.weight_noise --recipes 0.01:1e-8,0.003:1e-8,0.01:1e-5,0.01:1e-3,0.03:1e-3 --flips 12
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-from benchmarks.editing import heldout_store, recorded_finetune_config, zoo_with_space
+from benchmarks.harness import (
+    HELDOUT_STORE,
+    RUNS,
+    heldout_store,
+    parse,
+    parser,
+    recorded_finetune_config,
+    retrain_flipped,
+    set_threads,
+    write_json,
+    zoo_with_space,
+)
 from w2w_core.weight_stats import identity_share, relative_distance, shared_share
 
 
@@ -56,8 +58,8 @@ def two_fine_tunes(zoo: str, n: int, layout) -> dict[str, float]:
     """Distances between two fine-tunes of one held-out identity, and between two identities."""
     from storage.weight_store import WeightStore
 
-    first, second = (WeightStore.open(heldout_store(zoo, ROOT / "runs" / name, n, seed), read_only=True)
-                     for name, seed in (("heldout-store", None), ("heldout-store-seed-1", 1)))
+    first, second = (WeightStore.open(heldout_store(zoo, path, n, seed), read_only=True)
+                     for path, seed in ((HELDOUT_STORE, None), (RUNS / "heldout-store-seed-1", 1)))
     rows = second.done_rows()[:n]
     index = {int(s): r for s, r in zip(first.identity_seeds(first.done_rows()), first.done_rows())}
     a = first.read_rows([index[int(s)] for s in second.identity_seeds(rows)]).astype(np.float64)
@@ -70,41 +72,20 @@ def two_fine_tunes(zoo: str, n: int, layout) -> dict[str, float]:
             "identity_share_delta": identity_share(da - db, da - do), "identities": len(rows)}
 
 
-def retrain_flipped(store, rows: list[int], attribute: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """The store's world identities at `rows` trained again with its recipe and noise, `attribute` flipped
-    (None: as they are): θ [n, d] float64, and each one's sign, +1 where the trained identity has the attribute."""
-    from tasks.models import base_model_for
-    from w2w_core import world
-    from w2w_core.finetune.trainer import finetune_identities
-    from w2w_core.lora.layout import LoraLayout
-    from w2w_core.world.edits import with_attribute
-
-    layout, config = LoraLayout.from_dict(store.layout), recorded_finetune_config(store.train_config["finetune"])
-    per_identity, base = store.train_config["identities"]["images_per_identity"], base_model_for(layout)
-    people = [world.make_identity(int(s)) for s in store.identity_seeds(rows)]
-    if attribute is not None:
-        people = [with_attribute(p, attribute, not p.attributes[attribute]) for p in people]
-    sign = np.where([p.attributes[attribute] for p in people], 1.0, -1.0) if attribute else np.ones(len(people))
-    results = finetune_identities(base, [world.render_identity(p, per_identity, base.image_size) for p in people],
-                                  config)
-    return np.stack([r.vector for r in results]).astype(np.float64), sign
-
-
 def flipped_fine_tunes(zoo: str, n: int, attributes: list[str], threads: int) -> dict[str, dict[str, float]]:
     """Per attribute: the zoo's first n identities trained again with it flipped, against the zoo's models."""
-    import torch
-
     from storage.space_store import load_space
     from storage.weight_store import WeightStore
     from w2w_core.lora.layout import LoraLayout
     from w2w_core.space import project
 
-    torch.set_num_threads(threads)
+    set_threads(threads)
     store, space = WeightStore.open(zoo, read_only=True), load_space(zoo)
     layout = LoraLayout.from_dict(store.layout)
     rows = list(store.done_rows()[:n])
     zoo_thetas = store.read_rows(rows).astype(np.float64)
-    zoo_deltas, zoo_beta = deltas(zoo_thetas, layout), np.asarray(project(space, zoo_thetas.astype(np.float32)), np.float64)
+    zoo_deltas = deltas(zoo_thetas, layout)
+    zoo_beta = np.asarray(project(space, zoo_thetas.astype(np.float32)), np.float64)
     out = {"retrained": {"theta_same": relative_distance(zoo_thetas[:1], retrain_flipped(store, rows[:1], None)[0])}}
     for attribute in attributes:
         thetas, sign = retrain_flipped(store, rows, attribute)
@@ -122,8 +103,6 @@ def flipped_fine_tunes(zoo: str, n: int, attributes: list[str], threads: int) ->
 def recipe_noise(zoo: str, n: int, recipes: list[tuple[float, float]], attribute: str,
                  threads: int) -> list[dict[str, float]]:
     """Per recipe (learning rate, AdamW eps): fine-tune noise, flip shared share, loss and fidelity."""
-    import torch
-
     from storage.weight_store import WeightStore
     from tasks.models import base_model_for
     from w2w_core import world
@@ -132,7 +111,7 @@ def recipe_noise(zoo: str, n: int, recipes: list[tuple[float, float]], attribute
     from w2w_core.probe import embed_images, load_probe
     from w2w_core.world.edits import with_attribute
 
-    torch.set_num_threads(threads)
+    set_threads(threads)
     store = WeightStore.open(zoo, read_only=True)
     layout, zoo_recipe = LoraLayout.from_dict(store.layout), recorded_finetune_config(store.train_config["finetune"])
     base, per_identity = base_model_for(layout), store.train_config["identities"]["images_per_identity"]
@@ -197,15 +176,18 @@ def print_recipes(rows: list[dict[str, float]], attribute: str, n: int) -> None:
 
 def print_tables(results: dict) -> None:
     pairs, flips = results["two_fine_tunes"], results["flipped"]
-    print(f"\n{pairs['identities']} held-out identities fine-tuned twice (other noise), against two identities (same noise)")
-    print("| compared | relative distance, factors θ | relative distance, ΔW = B A | identity share of the spread (θ; ΔW) |")
+    print(f"\n{pairs['identities']} held-out identities fine-tuned twice (other noise), against two identities "
+          "(same noise)")
+    print("| compared | relative distance, factors θ | relative distance, ΔW = B A | identity share of the spread "
+          "(θ; ΔW) |")
     print("|---|---:|---:|---:|")
     print(f"| two fine-tunes of one identity | {pairs['theta_same']:.3f} | {pairs['delta_same']:.3f} | "
           f"{pairs['identity_share_theta']:.2f}; {pairs['identity_share_delta']:.2f} |")
     print(f"| two identities (baseline) | {pairs['theta_other']:.3f} | {pairs['delta_other']:.3f} | |")
     print(f"| ratio one identity / two identities | {pairs['theta_same'] / pairs['theta_other']:.2f} | "
           f"{pairs['delta_same'] / pairs['delta_other']:.2f} | |")
-    print(f"\nzoo identities trained again, the same noise (a retrained one, unchanged: θ {flips['retrained']['theta_same']:.4f} apart)")
+    print("\nzoo identities trained again, the same noise (a retrained one, unchanged: θ "
+          f"{flips['retrained']['theta_same']:.4f} apart)")
     print("| attribute flipped | relative distance, θ | relative distance, ΔW | ratio to two identities' (ΔW) | "
           "shared share of the moves, ΔW | shared share, coefficients |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -213,39 +195,42 @@ def print_tables(results: dict) -> None:
         if attribute == "retrained":
             continue
         print(f"| {attribute} ({r['identities']}) | {r['theta_same']:.3f} | {r['delta_same']:.3f} | "
-              f"{r['delta_same'] / pairs['delta_other']:.2f} | {r['shared_delta']:.3f} | {r['shared_coefficients']:.3f} |")
+              f"{r['delta_same'] / pairs['delta_other']:.2f} | {r['shared_delta']:.3f} | "
+              f"{r['shared_coefficients']:.3f} |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--zoo", default=None, help="store (default: the embedded zoo)")
-    parser.add_argument("--pairs", type=int, default=16, help="held-out identities fine-tuned twice")
-    parser.add_argument("--flips", type=int, default=16, help="zoo identities trained again per flipped attribute")
-    parser.add_argument("--attributes", default="male,beard,glasses", help="attributes to flip, comma-separated")
-    parser.add_argument("--recipes", default="", help="learning rate:AdamW eps pairs, comma-separated (the "
-                        "first is the baseline); measures them instead of the zoo's noise")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default=None, help="also write every number here")
-    args = parser.parse_args()
+def arguments():
+    p = parser(__doc__)
+    p.add_argument("--zoo", default=None, help="store (default: the embedded zoo)")
+    p.add_argument("--pairs", type=int, default=16, help="held-out identities fine-tuned twice")
+    p.add_argument("--flips", type=int, default=16, help="zoo identities trained again per flipped attribute")
+    p.add_argument("--attributes", default="male,beard,glasses", help="attributes to flip, comma-separated")
+    p.add_argument("--recipes", default="", help="learning rate:AdamW eps pairs, comma-separated (the "
+                   "first is the baseline); measures them instead of the zoo's noise")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", default=None, help="also write every number here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
     from storage.weight_store import WeightStore
-    from tasks.config import ZOO_DIR
     from w2w_core.lora.layout import LoraLayout
 
-    zoo = zoo_with_space(args.zoo or str(ZOO_DIR), ROOT / "runs")
+    zoo = zoo_with_space(args.zoo)
     if args.recipes:
         recipes = [tuple(float(x) for x in r.split(":")) for r in args.recipes.split(",")]
         attribute = args.attributes.split(",")[0]
         rows = recipe_noise(zoo, args.flips, recipes, attribute, args.threads)
         print_recipes(rows, attribute, args.flips)
-        if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=1))
+        write_json(args.json, rows)
         return
     layout = LoraLayout.from_dict(WeightStore.open(zoo, read_only=True).layout)
     results = {"two_fine_tunes": two_fine_tunes(zoo, args.pairs, layout),
-               "flipped": flipped_fine_tunes(zoo, args.flips, [a for a in args.attributes.split(",") if a], args.threads)}
+               "flipped": flipped_fine_tunes(zoo, args.flips, [a for a in args.attributes.split(",") if a],
+                                             args.threads)}
     print_tables(results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -13,16 +13,17 @@
 3. The CuPy PCA at paper scale: 64,974 x 99,648, k = 1,000, on a planted spectrum
    held on the GPU; time and accuracy against the planted truth.
 
-    python benchmarks/gpu/bench.py --smoke      # tiny sizes on the CPU: checks the script (CI runs this)
+    python -m benchmarks.gpu.bench --smoke      # tiny sizes on the CPU: checks the script (CI runs this)
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from benchmarks.harness import parse, parser
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,8 @@ def sequential_peft(unet: torch.nn.Module, sizes: Sizes, device: str, prior: boo
 
 def batched(unet: torch.nn.Module, sizes: Sizes, device: str, k: int) -> tuple[float, float]:
     """(identity-steps/s, peak GPU GiB) of the batched trainer's LoRA layers with K identities."""
-    from w2w_core.lora.batched import BatchedLora
     from w2w_core.lora.adapter import ADAPTER, attach_lora, lora_state_dict
+    from w2w_core.lora.batched import BatchedLora
     from w2w_core.lora.layout import LoraSpec
 
     layout = attach_lora(unet, LoraSpec(), "sd15-shaped", "random")
@@ -153,7 +154,8 @@ def inversion(unet: torch.nn.Module, sizes: Sizes, device: str, k: int) -> tuple
     on = {"device": device}  # a random space over the LoRA's weights: its values do not change the time of a step
     basis = SpaceBasis(torch.randn(d, m, **on) / d**0.5, torch.zeros(d, **on), torch.full((d,), 1e-3, **on),
                        torch.zeros(d, **on))
-    lora = BatchedLora(unet, layout, {key: torch.zeros(shape, **on) for key, shape in zip(layout.keys, layout.shapes)}, k)
+    factors = {key: torch.zeros(shape, **on) for key, shape in zip(layout.keys, layout.shapes)}
+    lora = BatchedLora(unet, layout, factors, k)
     lora.segments = [(i, i, i + 1) for i in range(k)]
     beta = torch.zeros(k, m, device=device, requires_grad=True)
     optimizer = torch.optim.Adam([beta], lr=0.1)
@@ -199,11 +201,15 @@ def paper_scale_pca(sizes: Sizes, device: str) -> dict:
             "top_sigma_rel_err": float(abs(fit.singular_values[0] - sigma[0]) / sigma[0])}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU, to check the script")
-    parser.add_argument("--skip-pca", action="store_true")
-    args = parser.parse_args()
+def arguments():
+    p = parser(__doc__)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU, to check the script")
+    p.add_argument("--skip-pca", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(), argv)
     device = "cpu" if args.smoke else "cuda"
     sizes = SMOKE if args.smoke else SD15
     if device == "cuda":
@@ -218,7 +224,8 @@ def main() -> None:
     for k in sizes.ks:
         rate, peak = batched(unet, sizes, device, k)
         print(f"| batched | {k} | {rate / k:.2f} | {rate:.1f} | {peak:.1f} |", flush=True)
-    print(f"| inversion (m = {sizes.invert_m}) | images per step | images/min at {INVERSION_STEPS} steps | peak GPU GiB |")
+    print(f"| inversion (m = {sizes.invert_m}) | images per step | images/min at {INVERSION_STEPS} steps | "
+          "peak GPU GiB |")
     print("|---|---:|---:|---:|")
     for k in sizes.invert_ks:
         rate, peak = inversion(unet, sizes, device, k)

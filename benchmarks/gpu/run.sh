@@ -22,4 +22,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-exec "$PY" benchmarks/gpu/bench.py "$@"
+exec "$PY" -m benchmarks.gpu.bench "$@"

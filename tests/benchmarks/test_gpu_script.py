@@ -8,9 +8,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_gpu_script_smoke_run_prints_its_tables():
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu" / "bench.py"), "--smoke"], cwd=REPO,
-                          capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
-                                                                            "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    env = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu.bench", "--smoke"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert any(line.startswith("| sequential peft + prior | 1 |") for line in lines)

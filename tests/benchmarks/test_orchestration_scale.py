@@ -16,7 +16,7 @@ BATCHES = 30  # the benchmark proper runs 2,000 (docs/reliability.md)
 @pytest.mark.acceptance
 def test_a_small_build_on_sqlite_and_postgresql_ends_with_exactly_the_asked_rows(tmp_path):
     out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "orchestration_scale.py"), "--batches",
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.orchestration_scale", "--batches",
                            str(BATCHES), "--kills", "0", "--backends", "sqlite,postgres", "--json", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})

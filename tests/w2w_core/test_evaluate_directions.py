@@ -1,10 +1,13 @@
-"""The local-direction benchmark's scoring (benchmarks/local_directions.py) on planted coefficients: where the
-attribute's move depends on the region of the space, directions fit near each identity must score above the
-global one and above as many random models; where it does not, they must not."""
+"""Direction scores (w2w_core.evaluate.directions) and the local direction estimators (w2w_core/local_directions.py,
+which benchmarks/local_directions.py runs on the zoo) on planted coefficients: where the attribute's move depends
+on the region of the space, directions fit near each identity must score above the global one and above as many
+random models; where it does not, they must not."""
 import numpy as np
+import pytest
 
-from benchmarks.local_directions import cosines, label_residuals, other_moves, scores
 from w2w_core.attribute_model import label_regression
+from w2w_core.evaluate import move_cosines, other_moves
+from w2w_core.local_directions import label_residuals, scores
 
 N, M, QUERIES = 3000, 3, 12
 
@@ -47,5 +50,19 @@ def test_they_gain_nothing_when_every_identity_moves_the_same_way():
 def test_cosines_and_the_leave_one_out_mean_of_the_other_moves():
     moves = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]])
     np.testing.assert_allclose(other_moves(moves), [[1.5, 1.0], [2.0, 0.0], [0.5, 1.0]])
-    np.testing.assert_allclose(cosines(np.array([1.0, 0.0]), moves), [1.0, 0.0, 1.0])
-    np.testing.assert_allclose(cosines(np.zeros(2), moves), [0.0, 0.0, 0.0])  # an empty direction scores 0
+    np.testing.assert_allclose(move_cosines(np.array([1.0, 0.0]), moves), [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(move_cosines(np.zeros(2), moves), [0.0, 0.0, 0.0])  # an empty direction scores 0
+
+
+def test_weight_space_cosines_of_two_directions_through_the_space():
+    """|cos| in weight space: components and per-parameter scale applied to the directions' coefficients."""
+    from types import SimpleNamespace
+
+    from w2w_core.evaluate import weight_space_cosines
+
+    space = SimpleNamespace(components=np.eye(3)[:, :2], std=np.array([1.0, 2.0, 1.0]))
+    directions = SimpleNamespace(vectors=np.array([[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]]), m=2,
+                                 names=("a", "b", "c"))
+    cosines = weight_space_cosines(space, directions, (("a", "b"), ("a", "c"), ("b", "c")))
+    assert cosines == {"a-b": pytest.approx(1 / np.sqrt(5)), "a-c": pytest.approx(0.0),
+                       "b-c": pytest.approx(2 / np.sqrt(5))}
