@@ -32,7 +32,7 @@ import sys
 import time
 from dataclasses import replace
 
-from benchmarks.harness import ROOT, parse, parser, set_threads
+from benchmarks.harness import ROOT, parse, parser, print_table, set_threads
 from w2w_core.finetune.config import FinetuneConfig
 
 
@@ -85,13 +85,11 @@ def throughput(args: argparse.Namespace) -> None:
     today = results[0][1]["per_hour"]
     best_sequential = max(results[0][1]["per_hour"], results[1][1]["per_hour"])
     print(f"\n{args.steps} steps, 10 images per step, embedded model. Baselines measured in this run.")
-    print("| trainer | K | processes x threads | identities | s (training) | identities/hour | x today's | "
-          "x best sequential | peak RSS GB per process |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
-    for (trainer, procs, threads, k), r in results:
-        print(f"| {trainer} | {k} | {procs} x {threads} | {r['identities']} | {r['train_s']:.1f} | "
-              f"{r['per_hour']:.0f} | {r['per_hour'] / today:.2f} | {r['per_hour'] / best_sequential:.2f} | "
-              f"{r['rss_gb']:.2f} |")
+    print_table(["trainer", "K", "processes x threads", "identities", "s (training)", "identities/hour", "x today's",
+                 "x best sequential", "peak RSS GB per process"],
+                [(trainer, k, f"{procs} x {threads}", r["identities"], f"{r['train_s']:.1f}", f"{r['per_hour']:.0f}",
+                  f"{r['per_hour'] / today:.2f}", f"{r['per_hour'] / best_sequential:.2f}", f"{r['rss_gb']:.2f}")
+                 for (trainer, procs, threads, k), r in results], align="lrlrrrrrr")
 
 
 def parse_recipe(text: str) -> tuple[int, int]:
@@ -143,10 +141,8 @@ def fidelity(args: argparse.Namespace) -> None:
                                                                           results[0].layout))
         print(name, rows[list(rows)[-1]], flush=True)
     print(f"\n{n} held-out identities, 8 generated images each, {args.threads} torch threads")
-    print("| models | rank percentile | ID score |")
-    print("|---|---:|---:|")
-    for name, (pct, score) in rows.items():
-        print(f"| {name} | {pct:.3f} | {score:.3f} |")
+    print_table(["models", "rank percentile", "ID score"],
+                [(name, f"{pct:.3f}", f"{score:.3f}") for name, (pct, score) in rows.items()])
 
 
 def arguments():

@@ -16,7 +16,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from benchmarks.harness import EDITED, HELDOUT_STORE, heldout_store, parse, parser, set_threads, write_json
+from benchmarks.harness import (
+    EDITED,
+    HELDOUT_STORE,
+    heldout_store,
+    markdown_table,
+    parse,
+    parser,
+    set_threads,
+    write_json,
+)
 from w2w_core.evaluate import Reader, flip_rates
 
 
@@ -77,15 +86,15 @@ def main(argv: list[str] | None = None) -> None:
 def print_table(results: dict) -> None:
     strengths, n = results["strengths"], results["heldout"]
     print(f"flip rate on {n} held-out models, edited towards what the probe does not read in them")
-    print("| attribute | raw strength of 1 | " + " | ".join(f"calibrated {s:g}" for s in strengths) + " | "
-          + " | ".join(f"raw {s:g} (baseline)" for s in strengths) + " | calibrated 1 / raw 1 |")
-    print("|---|---:|" + "---:|" * (2 * len(strengths) + 1))
     one = strengths.index(1.0) if 1.0 in strengths else 0
+    rows = []
     for name, row in results["attributes"].items():
         ratio = row["calibrated"][one] / row["raw"][one] if row["raw"][one] else float("inf")
-        print(f"| {name} | {row['raw_strength_of_1']:.2f} | "
-              + " | ".join(f"{r:.2f} ({round(r * n)}/{n})" for r in row["calibrated"]) + " | "
-              + " | ".join(f"{r:.2f}" for r in row["raw"]) + f" | {ratio:.1f}x |")
+        rows.append([name, f"{row['raw_strength_of_1']:.2f}",
+                     *(f"{r:.2f} ({round(r * n)}/{n})" for r in row["calibrated"]),
+                     *(f"{r:.2f}" for r in row["raw"]), f"{ratio:.1f}x"])
+    print(markdown_table(["attribute", "raw strength of 1", *(f"calibrated {s:g}" for s in strengths),
+                          *(f"raw {s:g} (baseline)" for s in strengths), "calibrated 1 / raw 1"], rows))
 
 
 if __name__ == "__main__":

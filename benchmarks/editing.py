@@ -36,6 +36,7 @@ from benchmarks.harness import (
     heldout_models,
     parse,
     parser,
+    print_table,
     set_threads,
     write_json,
     zoo_with_space,
@@ -137,16 +138,15 @@ def print_edit_table(title: str, rows: dict[str, dict[str, float]],
                      baseline: dict[str, dict[str, float]] | None = None) -> None:
     """One markdown table; with the prompting baseline, whether each attribute meets the bars (flip and
     preservation >= 0.9, ID score above prompting's)."""
-    print(f"\n{title}\n| attribute | flip | preserved | ID vs unedited (a perfect edit's) | ID of the flipped | "
-          "ID vs true edit (render ceiling) |" + (" bars |" if baseline else ""))
-    print("|---|---:|---:|---:|---:|---:|" + ("---|" if baseline else ""))
-    for attribute, r in rows.items():
-        line = (f"| {attribute} | {r['flip']:.2f} | {r['preserved']:.2f} | {r['id_unedited']:.3f} "
-                f"({r.get('perfect_edit_id', float('nan')):.3f}) | {r['id_flipped']:.3f} | "
-                f"{r['id_truth']:.3f} ({r['truth_ceiling']:.3f}) |")
-        if baseline:
-            line += f" {'met' if meets_bars(r, baseline.get(attribute)) else 'not met'} |"
-        print(line)
+    columns = ["attribute", "flip", "preserved", "ID vs unedited (a perfect edit's)", "ID of the flipped",
+               "ID vs true edit (render ceiling)"]
+    cells = [[attribute, f"{r['flip']:.2f}", f"{r['preserved']:.2f}",
+              f"{r['id_unedited']:.3f} ({r.get('perfect_edit_id', float('nan')):.3f})", f"{r['id_flipped']:.3f}",
+              f"{r['id_truth']:.3f} ({r['truth_ceiling']:.3f})"]
+             + (["met" if meets_bars(r, baseline.get(attribute)) else "not met"] if baseline else [])
+             for attribute, r in rows.items()]
+    print(f"\n{title}")
+    print_table(columns + (["bars"] if baseline else []), cells, align="lrrrrr" + ("l" if baseline else ""))
 
 
 def arguments():

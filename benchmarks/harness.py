@@ -93,7 +93,7 @@ def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[object]], ali
     column text, the others numbers."""
     align = align or "l" + "r" * (len(columns) - 1)
     lines = ["| " + " | ".join(columns) + " |", "|" + "".join("---|" if a == "l" else "---:|" for a in align)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    lines += ["|" + "".join(f" {cell} |" if cell != "" else " |" for cell in row) for row in rows]
     return "\n".join(lines)
 
 

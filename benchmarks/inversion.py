@@ -18,7 +18,6 @@ of one image alone and of all of them batched.
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import replace
 
@@ -29,6 +28,7 @@ from benchmarks.harness import (
     models_id_score,
     parse,
     parser,
+    print_table,
     recorded_finetune_config,
     reference_centroids,
     set_threads,
@@ -105,22 +105,20 @@ def main(argv: list[str] | None = None) -> None:
             row["w2w"][m] = {"id_score": score(vectors), "seconds_per_image_batched": batched_seconds,
                              "seconds_per_image_alone": alone_seconds}
         results["styles"][style] = row
-        print_table(results, style)
+        print_style(results, style)
     write_json(args.json, results)
 
 
-def print_table(results: dict, style: str) -> None:
+def print_style(results: dict, style: str) -> None:
     row, multi = results["styles"][style], results["multi_image"]
     print(f"\nzoo: {results['models']} models, k={results['k']}; {results['heldout']} held-out identities, one {style} "
           f"each; render ceiling {results['render_ceiling']:.3f}")
-    print("| model | ID score | vs multi-image | s/image alone | s/image batched |")
-    print("|---|---:|---:|---:|---:|")
-    print(f"| multi-image LoRA (all renders) | {multi:.3f} | 1.00 | | |")
-    print(f"| 1-image LoRA | {row['single_image']:.3f} | {row['single_image'] / multi:.2f} | | |")
-    for m, r in row["w2w"].items():
-        print(f"| w2w inversion, m={m} | {r['id_score']:.3f} | {r['id_score'] / multi:.2f} | "
-              f"{r['seconds_per_image_alone']:.1f} | {r['seconds_per_image_batched']:.1f} |")
-    sys.stdout.flush()
+    rows = [("multi-image LoRA (all renders)", f"{multi:.3f}", "1.00", "", ""),
+            ("1-image LoRA", f"{row['single_image']:.3f}", f"{row['single_image'] / multi:.2f}", "", "")]
+    rows += [(f"w2w inversion, m={m}", f"{r['id_score']:.3f}", f"{r['id_score'] / multi:.2f}",
+              f"{r['seconds_per_image_alone']:.1f}", f"{r['seconds_per_image_batched']:.1f}")
+             for m, r in row["w2w"].items()]
+    print_table(["model", "ID score", "vs multi-image", "s/image alone", "s/image batched"], rows)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,15 @@ import sys
 
 import numpy as np
 
-from benchmarks.harness import parse, parser, retrain_flipped, set_threads, write_json, zoo_with_space
+from benchmarks.harness import (
+    markdown_table,
+    parse,
+    parser,
+    retrain_flipped,
+    set_threads,
+    write_json,
+    zoo_with_space,
+)
 from w2w_core.local_directions import label_residuals, scores
 
 
@@ -72,12 +80,12 @@ def print_table(results: dict) -> None:
           "the true move (± standard error); the baseline is 'all models'.")
     attributes = results["attributes"]
     columns = list(next(iter(attributes.values())))
-    print("| attribute | " + " | ".join(columns) + " | best nearest / all models |")
-    print("|---|" + "---:|" * (len(columns) + 1))
+    rows = []
     for attribute, row in attributes.items():
         best = max(v[0] for name, v in row.items() if name.startswith("nearest"))
-        cells = " | ".join(f"{row[c][0]:.3f} ± {row[c][1]:.3f}" for c in columns)
-        print(f"| {attribute} | {cells} | {best / row['all models'][0]:.2f} |")
+        rows.append([attribute, *(f"{row[c][0]:.3f} ± {row[c][1]:.3f}" for c in columns),
+                     f"{best / row['all models'][0]:.2f}"])
+    print(markdown_table(["attribute", *columns, "best nearest / all models"], rows))
 
 
 def arguments():

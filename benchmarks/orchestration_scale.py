@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from benchmarks.harness import ROOT, parse, parser, write_json
+from benchmarks.harness import ROOT, markdown_table, parse, parser, write_json
 from benchmarks.prefect_server import prefect, prefect_env, prefect_server
 from deployments.zombies import HEARTBEAT_S
 from storage.s3 import free_port
@@ -198,13 +198,11 @@ def run_backend(backend: str, n: int, kills: int, model_dir: str | None, seed: i
 
 def print_table(results: list[dict], n: int) -> None:
     print(f"\n{n} batch tasks (1 identity each, 1 image x 2 steps), 2 process workers, random worker kills\n")
-    print("| backend | wall s | batch task runs | task runs/s | task retries | kills | flow-run retries "
-          "| rows done / asked | verify |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|---|")
-    for r in results:
-        print(f"| {r['backend']} | {r['wall_s']:.0f} | {r['task_runs']} | {r['task_runs'] / r['wall_s']:.2f} "
-              f"| {r['task_retries']} | {r['kills']} | {r['flow_retries']} | {r['done']} / {n} (store {r['rows']}) "
-              f"| {'clean' if r['verify_ok'] else 'BAD'} |")
+    print(markdown_table(["backend", "wall s", "batch task runs", "task runs/s", "task retries", "kills",
+                          "flow-run retries", "rows done / asked", "verify"],
+                         [(r["backend"], f"{r['wall_s']:.0f}", r["task_runs"], f"{r['task_runs'] / r['wall_s']:.2f}",
+                           r["task_retries"], r["kills"], r["flow_retries"], f"{r['done']} / {n} (store {r['rows']})",
+                           "clean" if r["verify_ok"] else "BAD") for r in results], align="lrrrrrrll"))
     if len(results) == 2:
         a, b = results
         print(f"\n{b['backend']} vs {a['backend']}: {a['wall_s'] / b['wall_s']:.2f}x the task runs per second")

@@ -37,6 +37,7 @@ from benchmarks.harness import (
     heldout_store,
     parse,
     parser,
+    print_table,
     set_threads,
     write_json,
     zoo_with_space,
@@ -136,29 +137,28 @@ def main(argv: list[str] | None = None) -> None:
 def print_tables(results: dict) -> None:
     train, in_space = results["training"]["frequencies"], results["training"]["frequencies_in_space"]
     print(f"zoo: {results['models']} models, space k={results['k']}")
-    print("\n| attribute | training models | the same, kept to the space | "
-          + " | ".join(f"sampled, m:spread {m}" for m in results["sampled"]) + " |")
-    print("|---|---:|---:|" + "---:|" * len(results["sampled"]))
-    for name in EDITED:
-        cells = [f"{s['frequencies'][name]:.2f} ({s['frequencies'][name] - train[name]:+.2f})"
-                 for s in results["sampled"].values()]
-        print(f"| {name} | {train[name]:.2f} | {in_space[name]:.2f} ({in_space[name] - train[name]:+.2f}) | "
-              + " | ".join(cells) + " |")
-    worst = {m: max(abs(s["frequencies"][a] - train[a]) for a in EDITED) for m, s in results["sampled"].items()}
+    sampled = results["sampled"]
+    rows = [[name, f"{train[name]:.2f}", f"{in_space[name]:.2f} ({in_space[name] - train[name]:+.2f})",
+             *(f"{s['frequencies'][name]:.2f} ({s['frequencies'][name] - train[name]:+.2f})" for s in sampled.values())]
+            for name in EDITED]
+    worst = {m: max(abs(s["frequencies"][a] - train[a]) for a in EDITED) for m, s in sampled.items()}
     kept = max(abs(in_space[a] - train[a]) for a in EDITED)
-    print(f"| largest gap (bar <= 0.10) | | {kept:.2f} | " + " | ".join(f"{g:.2f}" for g in worst.values()) + " |")
+    rows.append(["largest gap (bar <= 0.10)", "", f"{kept:.2f}", *(f"{g:.2f}" for g in worst.values())])
+    print()
+    print_table(["attribute", "training models", "the same, kept to the space",
+                 *(f"sampled, m:spread {m}" for m in sampled)], rows)
     pair, train = results["two_fine_tunes_apart"], results["training"]
     print(f"\n1 - cosine of probe centroids: two fine-tunes of one identity {pair:.3f}; "
           f"training models {train['apart_between']:.3f}")
-    print("\n| models | centroids: between | to nearest training model | between / two fine-tunes (bar > 1) "
-          "| images: between models | images: within a model |")
-    print("|---|---:|---:|---:|---:|---:|")
-    print(f"| training | {train['apart_between']:.3f} | | | {train['images_between_models']:.3f} | "
-          f"{train['images_within_a_model']:.3f} |")
-    for m, s in results["sampled"].items():
-        print(f"| sampled, m:spread {m} | {s['apart_between']:.3f} | {s['apart_from_nearest']:.3f} | "
-              f"{s['apart_between'] / pair:.2f} | {s['images_between_models']:.3f} | "
-              f"{s['images_within_a_model']:.3f} |")
+    rows = [["training", f"{train['apart_between']:.3f}", "", "", f"{train['images_between_models']:.3f}",
+             f"{train['images_within_a_model']:.3f}"]]
+    rows += [[f"sampled, m:spread {m}", f"{s['apart_between']:.3f}", f"{s['apart_from_nearest']:.3f}",
+              f"{s['apart_between'] / pair:.2f}", f"{s['images_between_models']:.3f}",
+              f"{s['images_within_a_model']:.3f}"]
+             for m, s in sampled.items()]
+    print()
+    print_table(["models", "centroids: between", "to nearest training model", "between / two fine-tunes (bar > 1)",
+                 "images: between models", "images: within a model"], rows)
 
 
 if __name__ == "__main__":

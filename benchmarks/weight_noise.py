@@ -38,6 +38,7 @@ from benchmarks.harness import (
     heldout_store,
     parse,
     parser,
+    print_table,
     recorded_finetune_config,
     retrain_flipped,
     set_threads,
@@ -164,39 +165,33 @@ def _fidelity(base, layout, thetas: np.ndarray, probe, references: np.ndarray) -
 def print_recipes(rows: list[dict[str, float]], attribute: str, n: int) -> None:
     print(f"\n{n} zoo identities per recipe, trained twice (seeds 0 and 1) and with {attribute} flipped (seed 0); "
           "the first row is the baseline")
-    print("| learning rate : AdamW eps | final loss | fidelity cosine (rank) | two fine-tunes / two identities, ΔW | "
-          f"identity share, ΔW | {attribute} flipped, relative ΔW | shared share of the flips, ΔW | x baseline |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['learning_rate']:g} : {r['adam_eps']:g} | {r['loss']:.4f} | {r['fidelity_cosine']:.3f} "
-              f"({r['fidelity_rank']:.2f}) | {r['delta_same'] / r['delta_other']:.2f} | "
-              f"{r['identity_share_delta']:.2f} | {r['flip_delta']:.3f} | {r['shared_delta']:.3f} | "
-              f"{r['shared_delta'] / rows[0]['shared_delta']:.1f} |")
+    print_table(["learning rate : AdamW eps", "final loss", "fidelity cosine (rank)",
+                 "two fine-tunes / two identities, ΔW", "identity share, ΔW", f"{attribute} flipped, relative ΔW",
+                 "shared share of the flips, ΔW", "x baseline"],
+                [(f"{r['learning_rate']:g} : {r['adam_eps']:g}", f"{r['loss']:.4f}",
+                  f"{r['fidelity_cosine']:.3f} ({r['fidelity_rank']:.2f})", f"{r['delta_same'] / r['delta_other']:.2f}",
+                  f"{r['identity_share_delta']:.2f}", f"{r['flip_delta']:.3f}", f"{r['shared_delta']:.3f}",
+                  f"{r['shared_delta'] / rows[0]['shared_delta']:.1f}") for r in rows])
 
 
 def print_tables(results: dict) -> None:
     pairs, flips = results["two_fine_tunes"], results["flipped"]
     print(f"\n{pairs['identities']} held-out identities fine-tuned twice (other noise), against two identities "
           "(same noise)")
-    print("| compared | relative distance, factors θ | relative distance, ΔW = B A | identity share of the spread "
-          "(θ; ΔW) |")
-    print("|---|---:|---:|---:|")
-    print(f"| two fine-tunes of one identity | {pairs['theta_same']:.3f} | {pairs['delta_same']:.3f} | "
-          f"{pairs['identity_share_theta']:.2f}; {pairs['identity_share_delta']:.2f} |")
-    print(f"| two identities (baseline) | {pairs['theta_other']:.3f} | {pairs['delta_other']:.3f} | |")
-    print(f"| ratio one identity / two identities | {pairs['theta_same'] / pairs['theta_other']:.2f} | "
-          f"{pairs['delta_same'] / pairs['delta_other']:.2f} | |")
+    print_table(["compared", "relative distance, factors θ", "relative distance, ΔW = B A",
+                 "identity share of the spread (θ; ΔW)"],
+                [("two fine-tunes of one identity", f"{pairs['theta_same']:.3f}", f"{pairs['delta_same']:.3f}",
+                  f"{pairs['identity_share_theta']:.2f}; {pairs['identity_share_delta']:.2f}"),
+                 ("two identities (baseline)", f"{pairs['theta_other']:.3f}", f"{pairs['delta_other']:.3f}", ""),
+                 ("ratio one identity / two identities", f"{pairs['theta_same'] / pairs['theta_other']:.2f}",
+                  f"{pairs['delta_same'] / pairs['delta_other']:.2f}", "")])
     print("\nzoo identities trained again, the same noise (a retrained one, unchanged: θ "
           f"{flips['retrained']['theta_same']:.4f} apart)")
-    print("| attribute flipped | relative distance, θ | relative distance, ΔW | ratio to two identities' (ΔW) | "
-          "shared share of the moves, ΔW | shared share, coefficients |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for attribute, r in flips.items():
-        if attribute == "retrained":
-            continue
-        print(f"| {attribute} ({r['identities']}) | {r['theta_same']:.3f} | {r['delta_same']:.3f} | "
-              f"{r['delta_same'] / pairs['delta_other']:.2f} | {r['shared_delta']:.3f} | "
-              f"{r['shared_coefficients']:.3f} |")
+    print_table(["attribute flipped", "relative distance, θ", "relative distance, ΔW", "ratio to two identities' (ΔW)",
+                 "shared share of the moves, ΔW", "shared share, coefficients"],
+                [(f"{attribute} ({r['identities']})", f"{r['theta_same']:.3f}", f"{r['delta_same']:.3f}",
+                  f"{r['delta_same'] / pairs['delta_other']:.2f}", f"{r['shared_delta']:.3f}",
+                  f"{r['shared_coefficients']:.3f}") for attribute, r in flips.items() if attribute != "retrained"])
 
 
 def arguments():
