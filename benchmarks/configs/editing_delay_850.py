@@ -1,0 +1,16 @@
+"""Direction options: delayed injection, T = 850 (the docs' 'and 850 (4,6)').
+
+Results: docs/research/2026-12-02-direction-options.md. Run from the repository root:
+
+    python -m benchmarks.editing --config benchmarks/configs/editing_delay_850.py
+
+the same as
+
+    python -m benchmarks.editing --heldout 24 --m 600 --strengths 4,6 --delay-t 850 \
+        --json runs/editing_3000_delay_850.json
+"""
+heldout = 24
+m = "600"
+strengths = "4,6"
+delay_t = 850
+json = "runs/editing_3000_delay_850.json"
