@@ -152,13 +152,13 @@ def _fidelity(base, layout, thetas: np.ndarray, probe, references: np.ndarray) -
     """The probe's cosine between each model's images and its own renders' centroid (`references`), and its
     own identity's rank."""
     from w2w_core import world
-    from w2w_core.evaluate import fidelity_percentiles, identity_centroids
+    from w2w_core.evaluate import centroid_pair_cosines, fidelity_percentiles, identity_centroids
     from w2w_core.generate import generate_with_lora
     from w2w_core.probe import embed_images
 
     images = [generate_with_lora(base, t, layout, world.INSTANCE_PROMPT, 4, seed=0) for t in thetas]
     generated = identity_centroids(embed_images(probe, np.concatenate(images)), len(thetas))
-    return {"fidelity_cosine": float(np.mean(np.sum(generated * references, axis=1))),
+    return {"fidelity_cosine": float(centroid_pair_cosines(generated, references).mean()),
             "fidelity_rank": float(fidelity_percentiles(generated, references).mean())}
 
 

@@ -23,6 +23,7 @@ from w2w_core.evaluate.edits import (
 )
 from w2w_core.evaluate.fidelity import (
     centroid_cosines,
+    centroid_pair_cosines,
     fidelity_percentiles,
     id_scores,
     identity_centroids,
@@ -37,6 +38,7 @@ from w2w_core.evaluate.truth import renders, twin_renders
 
 __all__ = [
     "FLIP_BAR", "PRESERVED_BAR", "Reader", "attribute_accuracy", "attribute_frequencies", "centroid_cosines",
+    "centroid_pair_cosines",
     "closest_identity", "edit_scores", "fidelity_percentiles", "flip_rates", "id_scores", "identity_centroids",
     "majority", "mean_and_error", "mean_apart", "meets_bars", "model_centroids", "move_cosines", "other_moves",
     "paired_apart", "paired_cosines", "preserved_rate", "rank_percentile", "renders", "spread_between_and_within",

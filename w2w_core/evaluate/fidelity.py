@@ -57,6 +57,12 @@ def centroid_cosines(embeddings: np.ndarray, centroids: np.ndarray) -> np.ndarra
     return np.einsum("mne,me->mn", embeddings, centroids).mean(axis=1)
 
 
+def centroid_pair_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per pair i: the cosine between unit centroid i of `a` and unit centroid i of `b` ([M, E] each), e.g. a
+    model's generated images against its identity's renders."""
+    return np.einsum("ne,ne->n", a, b)
+
+
 def paired_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per model: the mean cosine between image i of `a` and image i of `b` (unit embeddings [M, n, E])."""
     return np.einsum("mne,mne->mn", a, b).mean(axis=1)

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from w2w_core.evaluate.fidelity import centroid_pair_cosines
+
 
 def spread_between_and_within(embeddings: np.ndarray) -> tuple[float, float]:
     """How different models are from each other and how much the images of one model differ: the mean
@@ -36,7 +38,7 @@ def mean_apart(centroids: np.ndarray) -> float:
 def paired_apart(a: np.ndarray, b: np.ndarray) -> float:
     """Mean 1 - cosine between centroid i of `a` and centroid i of `b` (unit [M, E]): e.g. a sample and the
     training model nearest to it, or two fine-tunes of one identity."""
-    return float(1 - np.einsum("ne,ne->n", a, b).mean())
+    return float(1 - centroid_pair_cosines(a, b).mean())
 
 
 def attribute_frequencies(readings: np.ndarray, names: Sequence[str], attributes: Sequence[str]) -> dict[str, float]:
