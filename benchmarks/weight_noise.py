@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     from storage.weight_store import WeightStore
     from w2w_core.lora.layout import LoraLayout
 
+    set_threads(args.threads)  # before the zoo's space or a held-out store may be built
     zoo = zoo_with_space(args.zoo)
     if args.recipes:
         recipes = [tuple(float(x) for x in r.split(":")) for r in args.recipes.split(",")]
