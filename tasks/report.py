@@ -125,8 +125,17 @@ def report_plots(space: Space, sections: Mapping[str, Section]) -> list[Figure]:
     return plots
 
 
+def number_text(value: Any, key: str) -> str:
+    """How the page shows a number of report.json: yes/no for flags, seconds to a tenth, scores to 3 places."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.1f}" if "seconds" in key else f"{value:.3f}"
+    return str(value)
+
+
 def _number(value: Any, key: str) -> str:
-    text = f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
+    text = html.escape(number_text(value, key))
     return f'<span class="number" data-key="{html.escape(key)}">{text}</span>'
 
 
