@@ -54,7 +54,9 @@ def main() -> None:
 
     usage_error = type(typer.BadParameter("x")).__mro__[1]  # Typer's own click UsageError (vendored since 0.20)
     try:
-        code = app(standalone_mode=False)  # without standalone mode, a command's exit status comes back here
+        # without standalone mode, a command's exit status comes back here; prog_name: `w2w` in every usage
+        # line, however the process was started (python -c, python -m, the entry point)
+        code = app(standalone_mode=False, prog_name="w2w")
     except usage_error as error:
         if type(error).__name__ == "NoArgsIsHelpError":  # a bare `w2w` or command group: the help was shown
             raise SystemExit(0) from None
