@@ -4,9 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # the fast tier's budget: scripts/test.sh --fast
 def test_gpu_script_smoke_run_prints_its_tables():
     env = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu.bench", "--smoke"], cwd=REPO,

@@ -24,6 +24,7 @@ from w2w_core.lora.layout import LoraLayout
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "docs" / "notebook.ipynb"
 ZOO = Path(os.environ.get("W2W_STORE", REPO / "w2w_core" / "assets" / "zoo"))  # the notebook's STORE
+pytestmark = pytest.mark.slow  # runs the notebook in a kernel: not in the fast tier
 MAX_COMMITTED_BYTES = 400_000  # outputs included: small PNGs, a few tens of KB each
 
 # Run in the notebook's kernel after its last cell: what it plotted and generated, and what w2w's own

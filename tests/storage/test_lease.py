@@ -47,6 +47,7 @@ def _contend(leases: ChunkLeases, rounds: int, contenders: int = 4, hold_s: floa
     return most, holds
 
 
+@pytest.mark.slow  # the fast tier's budget: scripts/test.sh --fast
 def test_never_two_holders_locally(tmp_path):
     most, holds = _contend(ChunkLeases(str(tmp_path / "store"), None, ttl_s=60), rounds=20)
     assert most == 1 and holds == 20 * 4  # one at a time, and every contender got its turn

@@ -9,6 +9,7 @@ passes with --model.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from storage.directions_store import save_directions
@@ -47,6 +48,7 @@ def _loads_in_diffusers(folder, lora_file) -> None:
     assert generate_images(base, world.INSTANCE_PROMPT, 1, steps=2).shape == (1, 64, 64, 3)
 
 
+@pytest.mark.slow  # the fast tier's budget: scripts/test.sh --fast
 def test_edit_sample_and_invert_run_on_an_sd15_shaped_pipeline(tmp_path, prefect_api):
     folder = write_sd15_layout_folder(tmp_path / "sd15")
     store = _store_with_space_and_directions(tmp_path, folder)

@@ -37,6 +37,7 @@ def test_k1_equals_the_single_trainer(untrained_base, adam_eps):
 
 
 @pytest.mark.parametrize("prior_weight", [0.0, 1.0])
+@pytest.mark.slow  # the fast tier's budget: scripts/test.sh --fast
 def test_each_of_k4_identities_gets_what_it_gets_alone(untrained_base, prior_weight):
     single = replace(SINGLE, prior_weight=prior_weight, n_class_images=4)
     alone = [finetune_identity(untrained_base, images, single, progress=False).vector for images in IMAGES]
@@ -84,6 +85,7 @@ def test_step_zero_gradients_equal_the_single_trainers(untrained_base):
         np.testing.assert_allclose(together[k], alone, rtol=1e-5, atol=1e-5 * np.abs(alone).max())
 
 
+@pytest.mark.slow  # the fast tier's budget: scripts/test.sh --fast
 def test_an_identity_that_diverges_fails_alone_and_the_others_go_on(untrained_base, monkeypatch):
     real = batched.encode_images
 

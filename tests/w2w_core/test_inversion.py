@@ -90,6 +90,7 @@ def test_clamping_keeps_coefficients_within_the_training_spread(untrained_base, 
     assert np.all(np.abs(result.coefficients) <= 0.5 * space.coef_std + 1e-6)
 
 
+@pytest.mark.slow  # the fast tier's budget: scripts/test.sh --fast
 def test_inverting_a_zoo_rows_own_renders_lands_nearest_that_rows_coefficients():
     """The real model and a space fit on 800 zoo rows: a row's own training renders, inverted with the
     reference recipe (400 steps, all k components), land nearer that row's coefficients than any other
