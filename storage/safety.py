@@ -5,7 +5,10 @@ that hold arbitrary Python objects) unpickle chunk bytes, which runs whatever
 code the writer put there. Before any chunk of a store, space or direction set
 is read, the metadata documents of its arrays are read as plain JSON (zarr v3
 `zarr.json`, zarr v2 `.zarray`) and anything but plain numbers, booleans and
-UTF-8 strings is refused.
+UTF-8 strings is refused. So are the copies of every array's document in the
+group's consolidated metadata (v3: `consolidated_metadata` inside the group's
+`zarr.json`; v2: `.zmetadata`): zarr opens a group through those copies when
+they are there, so a codec declared only there is decoded just the same.
 """
 from __future__ import annotations
 
@@ -29,6 +32,46 @@ def _documents(fs: fsspec.AbstractFileSystem, root: str, name: str) -> list[dict
         if fs.exists(path):
             docs.append(json.loads(fs.cat_file(path)))
     return docs
+
+
+def _consolidated(fs: fsspec.AbstractFileSystem, root: str) -> dict[str, dict[str, Any]]:
+    """Array path -> the copy of its metadata document in the group's consolidated metadata (v3 and v2).
+
+    A document that is not JSON is skipped: zarr cannot open the group through it either, so nothing in it
+    gets decoded (saying that it is damaged is the opener's business)."""
+    arrays: dict[str, dict[str, Any]] = {}
+    root = root.rstrip("/")
+    _v3_arrays(_json_object(fs, f"{root}/zarr.json"), "", arrays)
+    for key, document in _mapping(_json_object(fs, f"{root}/.zmetadata").get("metadata")).items():
+        if isinstance(document, Mapping) and key.endswith(".zarray"):
+            arrays[key.rsplit("/", 1)[0] if "/" in key else key] = dict(document)
+    return arrays
+
+
+def _json_object(fs: fsspec.AbstractFileSystem, path: str) -> dict[str, Any]:
+    """The JSON object in the file at `path`; {} if there is none or it is not a JSON object."""
+    if not fs.exists(path):
+        return {}
+    try:
+        document = json.loads(fs.cat_file(path))
+    except ValueError:  # not UTF-8, or not JSON
+        return {}
+    return _mapping(document)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _v3_arrays(group: Mapping[str, Any], prefix: str, arrays: dict[str, dict[str, Any]]) -> None:
+    """The arrays of a v3 group document's consolidated metadata, nested groups' own included."""
+    for name, document in _mapping(_mapping(group.get("consolidated_metadata")).get("metadata")).items():
+        if not isinstance(document, Mapping):
+            continue
+        if document.get("node_type") == "array":
+            arrays[f"{prefix}{name}"] = dict(document)
+        else:
+            _v3_arrays(document, f"{prefix}{name}/", arrays)
 
 
 def _codec_names(document: Mapping[str, Any]) -> list[str]:
@@ -67,3 +110,8 @@ def check_arrays_are_safe(url: str, names: Iterable[str], storage_options: Mappi
                 if reason:
                     raise StorageError(f"refusing {redact_url(url)}: its array {name!r} could run code when read "
                                        f"({reason}); w2w reads numbers and strings only")
+        for name, document in sorted(_consolidated(fs, root).items()):
+            reason = unsafe_reason(document)
+            if reason:
+                raise StorageError(f"refusing {redact_url(url)}: its consolidated metadata says its array {name!r} "
+                                   f"could run code when read ({reason}); w2w reads numbers and strings only")
