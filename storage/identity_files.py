@@ -3,7 +3,10 @@
 The manifest is CSV, JSON Lines or Parquet (by extension), local or s3://.
 An identity's `images` is a folder (every image file directly inside it) or a
 glob; a relative one is taken from the manifest's folder and may not leave it
-(`../` out of it, or a symlink pointing outside, is refused).
+(`../` out of it, or a symlink pointing outside, is refused). An absolute path
+or URL follows the same rule: it may name a place inside the manifest's folder,
+never outside it (a manifest someone hands you must not read /home/... or
+another bucket).
 """
 from __future__ import annotations
 
@@ -61,11 +64,12 @@ def read_manifest(url: str, storage_options: Mapping[str, Any] | None = None) ->
     return parse_manifest(redact_url(url), columns, rows)
 
 
-def _inside(root: str, location: str) -> str:
-    """A relative `location` joined to `root`; refused if it climbs out of it."""
-    joined = posixpath.normpath(posixpath.join(root, location))
+def _inside(root: str, location: str, path: str | None = None) -> str:
+    """A relative `location` joined to `root` (or an absolute one's `path`); refused if it is out of `root`."""
+    joined = posixpath.normpath(posixpath.join(root, location if path is None else path))
     if joined != root and not joined.startswith(root.rstrip("/") + "/"):
-        raise InputError(f"images location {location!r} leaves the manifest's folder {root}: refused")
+        raise InputError(f"images location {redact_url(location)!r} leaves the manifest's folder {root}: refused "
+                         "(a manifest may only point inside its own folder)")
     return joined
 
 
@@ -73,7 +77,7 @@ def image_reader(manifest_url: str, storage_options: Mapping[str, Any] | None = 
     """Reads an identity's images: [(file name, bytes)] sorted by name, for a folder or a glob.
 
     Relative locations are taken from the manifest's folder; a URL (s3://...) or an
-    absolute path is read as given.
+    absolute path must lie inside that folder too, on the manifest's own file system.
     """
     options = resolve_storage_options(manifest_url, storage_options) or {}
     fs, manifest_path = fsspec.core.url_to_fs(manifest_url, **options)
@@ -81,16 +85,22 @@ def image_reader(manifest_url: str, storage_options: Mapping[str, Any] | None = 
 
     def read(location: str) -> list[tuple[str, bytes]]:
         with storage_errors(manifest_url, f"read the images of {location!r}", options):
-            if "://" in location or location.startswith("/"):
-                location_options = resolve_storage_options(location, storage_options) or {}
-                here, path = fsspec.core.url_to_fs(location, **location_options)
-                files = _image_files(here, path, location, None)
-            else:
-                here, path = fs, _inside(root, location)
-                files = _image_files(here, path, location, root)
-            return [(posixpath.basename(f), here.cat_file(f)) for f in files]
+            files = _image_files(fs, _inside(root, location, _absolute_path(fs, location)), location, root)
+            return [(posixpath.basename(f), fs.cat_file(f)) for f in files]
 
     return read
+
+
+def _absolute_path(fs: fsspec.AbstractFileSystem, location: str) -> str | None:
+    """The path on `fs` that an absolute path or URL names (None for a relative location); refused if it is on
+    another file system than the manifest's."""
+    if "://" not in location and not location.startswith("/"):
+        return None
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    if fsspec.utils.get_protocol(location) not in protocols:
+        raise InputError(f"images location {redact_url(location)!r} is on another file system than the manifest: "
+                         "refused (a manifest may only point inside its own folder)")
+    return fs._strip_protocol(location)
 
 
 def _image_files(fs: fsspec.AbstractFileSystem, path: str, location: str, root: str | None) -> list[str]:

@@ -69,7 +69,8 @@ def test_folders_and_globs_are_read_sorted_and_relative_to_the_manifest(tmp_path
     files = read("ana")
     assert [name for name, _ in files] == ["0.png", "1.png", "2.png"] and files[0][1] == png(ana[0])
     assert [name for name, _ in read("bo/*.png")] == ["0.png", "1.png"]
-    assert [name for name, _ in read(str(tmp_path / "ana"))] == ["0.png", "1.png", "2.png"]  # absolute: as given
+    assert [name for name, _ in read(str(tmp_path / "ana"))] == ["0.png", "1.png", "2.png"]  # absolute, inside
+    assert [name for name, _ in read(f"file://{tmp_path}/bo/*.png")] == ["0.png", "1.png"]
 
 
 def test_paths_out_of_the_manifests_folder_and_bad_links_are_refused(tmp_path):
@@ -80,6 +81,13 @@ def test_paths_out_of_the_manifests_folder_and_bad_links_are_refused(tmp_path):
     read = image_reader(url)
     with pytest.raises(InputError, match="leaves the manifest's folder"):
         read("../outside")
+    for absolute in (str(tmp_path / "outside"), f"file://{tmp_path}/outside", f"{tmp_path}/outside/*.png",
+                     f"{root}/../outside", "/etc"):  # an absolute path follows the same rule as ../
+        with pytest.raises(InputError, match="leaves the manifest's folder"):
+            read(absolute)
+    with pytest.raises(InputError, match="on another file system than the manifest") as refused:
+        read("s3://key:secret@bucket/outside")
+    assert "secret" not in str(refused.value)
     (root / "sneaky").mkdir()
     os.symlink(tmp_path / "outside" / "0.png", root / "sneaky" / "0.png")
     with pytest.raises(InputError, match="links outside the manifest's folder"):

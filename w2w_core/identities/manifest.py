@@ -1,7 +1,8 @@
 """A team's own identities: a manifest table with one row per identity, checked before any training.
 
 Columns: `id` (a string, unique), `images` (a folder or glob of that identity's
-images, local or s3://, relative paths taken from the manifest's folder), and
+images inside the manifest's folder, local or s3://: relative to that folder, or
+an absolute path or URL that lies within it), and
 any number of binary attribute columns, 0/1 or CelebA's -1/1. The prompts
 (`FinetuneConfig.instance_prompt` / `class_prompt`) say what concept the
 images show, so dogs or cars go through the same flow as faces.
