@@ -23,6 +23,7 @@ from storage.boundary import redact_url, storage_errors
 from storage.s3 import resolve_storage_options
 from w2w_core.errors import InputError
 from w2w_core.identities.manifest import ImageReader, Manifest, parse_manifest
+from w2w_core.image_files import check_file_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 _GLOB = set("*?[")
@@ -86,6 +87,8 @@ def image_reader(manifest_url: str, storage_options: Mapping[str, Any] | None = 
     def read(location: str) -> list[tuple[str, bytes]]:
         with storage_errors(manifest_url, f"read the images of {location!r}", options):
             files = _image_files(fs, _inside(root, location, _absolute_path(fs, location)), location, root)
+            for f in files:  # every size before any file is read: a huge file costs nothing
+                check_file_size(posixpath.relpath(f, root), fs.size(f))
             return [(posixpath.basename(f), fs.cat_file(f)) for f in files]
 
     return read

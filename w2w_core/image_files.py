@@ -1,12 +1,14 @@
 """Image files' bytes -> checked RGB uint8 arrays at the model's size (PIL and NumPy only).
 
-An image is refused from its header if it declares too many pixels (an image
-bomb never gets decoded), and decoded in full at once so a truncated file
-fails here, under its own name.
+An image file is refused by its size on disk before it is read (a small image
+padded with gigabytes of junk never reaches memory), then from its header if it
+declares too many pixels (an image bomb never gets decoded), and decoded in full
+at once so a truncated file fails here, under its own name.
 """
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -16,10 +18,39 @@ from w2w_core.errors import InputError
 
 MAX_PIXELS = 40_000_000  # larger images are refused from their header, before any pixel is decoded
 MIN_SIDE = 8  # smaller images hold no face to learn from
+# Files are read whole before PIL sees the header, so the pixel cap alone lets a 64x64 PNG padded to 1.5 GB
+# cost 1.5 GB of memory. A photo at the pixel cap is 10-30 MB as JPEG and rarely over 60 MB as a lossless
+# PNG; 64 MB is generous for any image a model learns an identity from, and bounds what one file can cost.
+MAX_FILE_BYTES = 64 * 2**20
+
+
+def check_file_size(name: str, n_bytes: int) -> None:
+    """Refuse an image file of more than MAX_FILE_BYTES (`n_bytes`: its size on disk), before it is read."""
+    if n_bytes > MAX_FILE_BYTES:
+        raise InputError(f"image {name} is a file of {n_bytes / 2**20:,.1f} MB: image files may be at most "
+                         f"{MAX_FILE_BYTES // 2**20} MB; refused before reading it")
+
+
+def read_image_file(path: str | os.PathLike, what: str = "image") -> bytes:
+    """The bytes of a local image file, its size checked first (and the read bounded by the same cap);
+    a missing or unreadable file is named in the error."""
+    try:
+        with open(path, "rb") as file:
+            check_file_size(str(path), os.fstat(file.fileno()).st_size)
+            data = file.read(MAX_FILE_BYTES + 1)  # a file that grew since, or a device with no size: still bounded
+    except FileNotFoundError as error:
+        raise InputError(f"{what} {path} does not exist") from error
+    except IsADirectoryError as error:
+        raise InputError(f"{what} {path} is a folder, not an image file") from error
+    except OSError as error:
+        raise InputError(f"{what} {path} could not be read: {error}") from error
+    check_file_size(str(path), len(data))
+    return data
 
 
 def decode_image(name: str, data: bytes, size: int) -> tuple[np.ndarray, tuple[int, int]]:
     """One image file's bytes -> RGB uint8 [size, size, 3] (bicubic), and its original (width, height)."""
+    check_file_size(name, len(data))
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_PIXELS:

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from w2w_core.errors import InputError
-from w2w_core.image_files import decode_images
+from w2w_core.image_files import decode_images, read_image_file
 
 
 def check_images(images: np.ndarray, what: str = "images") -> np.ndarray:
@@ -43,14 +43,7 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 
 def load_image_files(paths: list[str | Path], size: int) -> np.ndarray:
     """Read image files as RGB uint8 [N,size,size,3]; a missing or unreadable file is named in the error."""
-    files = []
-    for path in paths:
-        try:
-            files.append((str(path), Path(path).read_bytes()))
-        except FileNotFoundError as error:
-            raise InputError(f"image {path} does not exist") from error
-        except OSError as error:
-            raise InputError(f"image {path} could not be read: {error}") from error
+    files = [(str(path), read_image_file(path)) for path in paths]  # each file's size checked before it is read
     return decode_images(files, size, "the identity's images")
 
 

@@ -117,3 +117,17 @@ def test_manifest_and_images_on_the_s3_server(s3_url, s3_env, s3_storage_options
     assert [(n, b) for n, b in files] == [("0.png", png(images[0])), ("1.png", png(images[1]))]
     with pytest.raises(InputError, match="does not exist"):
         image_reader(f"{s3_url}/people.csv")("nobody")
+
+
+def test_an_identity_image_over_the_size_cap_is_refused_before_any_image_is_read(tmp_path, monkeypatch):
+    from tests.w2w_core.test_images import padded_png
+
+    url = write_manifest(tmp_path, "csv")
+    write_images(tmp_path, "ana", 1)
+    padded_png(tmp_path / "ana" / "3.png", 1536 * 2**20)  # a 64x64 PNG padded to 1.5 GB (sparse)
+    read_files = []
+    monkeypatch.setattr("fsspec.implementations.local.LocalFileSystem.cat_file",
+                        lambda self, path, *a, **k: read_files.append(path) or b"")
+    with pytest.raises(InputError, match=r"image ana/3.png is a file of 1,536.0 MB: .* at most 64 MB; refused"):
+        image_reader(url)("ana")
+    assert read_files == []

@@ -44,3 +44,30 @@ def test_resize_and_grid_shapes():
     assert resize_images(images, 32) is images
     grid = image_grid(images, columns=3, scale=2)
     assert grid.size == ((3 * 33 + 1) * 2, (2 * 33 + 1) * 2)
+
+
+def padded_png(path, size_bytes: int):
+    """A 64x64 PNG padded with zeros to `size_bytes` (a sparse file: it costs no disk, only a reader's memory)."""
+    Image.new("RGB", (64, 64), (90, 120, 150)).save(path)
+    with open(path, "r+b") as file:
+        file.truncate(size_bytes)
+    return path
+
+
+def test_an_image_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path):
+    import tracemalloc
+
+    from w2w_core.image_files import MAX_FILE_BYTES
+
+    fine = padded_png(tmp_path / "fine.png", MAX_FILE_BYTES)  # at the cap: read, and the padding ignored
+    assert load_image_files([fine], 32).shape == (1, 32, 32, 3)
+    huge = padded_png(tmp_path / "huge.png", 1536 * 2**20)  # the 1.5 GB of the issue
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=r"image .*huge.png is a file of 1,536.0 MB: .* at most 64 MB; refused "
+                                             "before reading it"):
+            load_image_files([huge], 32)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20  # nothing of the file was read
