@@ -1,7 +1,7 @@
 """`w2w s3 ...`: a local S3-compatible server for development, and a credentials check.
 
     export AWS_ACCESS_KEY_ID=w2w AWS_SECRET_ACCESS_KEY=...   # the pair the server accepts
-    w2w s3 serve --dir ./s3-data            # Ctrl-C stops it; data stays in ./s3-data
+    w2w s3 serve --dir ./s3-data            # Ctrl-C (or SIGTERM) stops it; data stays in ./s3-data
     w2w s3 check s3://w2w/weights           # can these credentials reach that bucket?
 
 The secret is read from the environment (or generated into a 0600 env file
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 from pathlib import Path
 
 import typer
@@ -53,12 +54,27 @@ def serve(
     new_credentials: Path | None = typer.Option(None, help="Generate a key pair into this env file (0600) "
                                                 "instead of reading AWS_* vars."),
 ) -> None:
-    """Serve --dir over S3 in the foreground until Ctrl-C."""
+    """Serve --dir over S3 in the foreground until Ctrl-C or SIGTERM."""
     key, secret = _credentials(new_credentials)
     server = S3Server(data_dir, key=key, secret=secret, host=host, port=port, buckets=bucket)
-    with failing_cleanly():
-        server.start()
-    typer.echo(f"S3 server on {server.endpoint_url} serving {server.root} (buckets: {', '.join(bucket)}); "
+    # rclone runs in its own session (a terminal's Ctrl-C reaches this process only), and SIGTERM would end
+    # this process at once, leaving rclone serving with no parent: both become the KeyboardInterrupt below
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with failing_cleanly():
+            server.start()
+        _announce(server, key, secret, new_credentials)
+        code = server.wait()
+    except KeyboardInterrupt:
+        typer.echo("stopping the S3 server")
+        server.stop()
+        return
+    fail(f"the S3 server exited with status {code}; its log ends:\n{server.log_tail()}")
+
+
+def _announce(server: S3Server, key: str, secret: str, new_credentials: Path | None) -> None:
+    """Say where the server is and how to reach it (the secret itself only in the 0600 file)."""
+    typer.echo(f"S3 server on {server.endpoint_url} serving {server.root} (buckets: {', '.join(server.buckets)}); "
                "Ctrl-C stops it.")
     if new_credentials is not None:
         _write_credentials(new_credentials, key, secret, server.endpoint_url)
@@ -66,13 +82,10 @@ def serve(
     typer.echo(f"export {ENV_ENDPOINT}={server.endpoint_url}")
     typer.echo(f"export {ENV_KEY}={key}")
     typer.echo(f"export {ENV_SECRET}=<{'in ' + str(new_credentials) if new_credentials else 'the secret you set'}>", )
-    try:
-        code = server.wait()
-    except KeyboardInterrupt:
-        typer.echo("stopping the S3 server")
-        server.stop()
-        return
-    fail(f"the S3 server exited with status {code}; its log ends:\n{server.log_tail()}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()

@@ -232,7 +232,12 @@ class S3Server:
             (self.root / bucket).mkdir(exist_ok=True)
         for _ in range(3):
             proc = self._launch()
-            if self._wait_ready(proc):
+            try:
+                ready = self._wait_ready(proc)
+            except BaseException:  # Ctrl-C or SIGTERM while it starts: it must not outlive this process
+                _stop_process(proc, 5.0)
+                raise
+            if ready:
                 self._proc = proc
                 self._finalizer = weakref.finalize(self, _stop_process, proc, 5.0)
                 return self
