@@ -1,7 +1,9 @@
 """The layering rules of docs/architecture.md, enforced: imports flow cli -> flows -> tasks -> (w2w_core, storage).
 
 Two checks: what each layer loads when imported in a fresh interpreter, and,
-from the source with `ast`, which project packages each module imports.
+from the source with `ast`, which project packages each module imports. The
+benchmarks sit above the library: they may use every layer but the CLI, and
+nothing imports them but the tests; no module outside tests/ imports tests/.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("cli", "flows", "tasks", "w2w_core", "storage", "deployments")
+CHECKED = (*PACKAGES, "benchmarks")  # the folders whose imports are checked
+PROJECT = {*CHECKED, "tests"}  # the project's top-level names an import can point at
 
 # Project packages a layer may import (besides itself).
 MAY_IMPORT = {
@@ -24,6 +28,7 @@ MAY_IMPORT = {
     "flows": {"tasks", "w2w_core", "storage"},
     "deployments": {"flows", "tasks", "w2w_core", "storage"},
     "cli": {"flows", "tasks", "w2w_core", "storage"},
+    "benchmarks": {"deployments", "flows", "tasks", "w2w_core", "storage"},  # never tests/
 }
 
 # Libraries a layer must not load at all when every one of its modules is imported.
@@ -86,11 +91,11 @@ def _imports(path: Path) -> set[str]:
 
 
 def project_imports() -> dict[str, set[str]]:
-    """{module path: project packages it imports, other than its own}."""
+    """{module path: project packages (and tests) it imports, other than its own}."""
     found = {}
-    for layer in PACKAGES:
+    for layer in CHECKED:
         for path in sorted((REPO / layer).rglob("*.py")):
-            found[str(path.relative_to(REPO))] = (_imports(path) & set(PACKAGES)) - {layer}
+            found[str(path.relative_to(REPO))] = (_imports(path) & PROJECT) - {layer}
     return found
 
 
@@ -98,6 +103,14 @@ def test_imports_point_down_the_layers_only():
     wrong = {module: sorted(used - MAY_IMPORT[module.split("/")[0]])
              for module, used in project_imports().items() if used - MAY_IMPORT[module.split("/")[0]]}
     assert not wrong, f"imports against the layering (module: packages it may not import): {wrong}"
+
+
+def test_the_benchmarks_are_checked_and_use_the_library():
+    """benchmarks/ is in the check (a script importing tests/ fails it) and imports the layers it measures."""
+    imports = {module: used for module, used in project_imports().items() if module.startswith("benchmarks/")}
+    assert "benchmarks/harness.py" in imports and "benchmarks/editing.py" in imports
+    assert {"w2w_core", "tasks"} <= imports["benchmarks/editing.py"]
+    assert "tests" not in set().union(*imports.values())
 
 
 def test_the_checks_catch_a_violation(tmp_path):
