@@ -16,7 +16,7 @@ import pytest
 
 from tasks.config import SAMPLING_METHODS, PicturesConfig, ReportConfig
 from tasks.report import TERMS, report_html, report_plots
-from tasks.showcase import SAMPLERS, Gallery, Section, edit_section, grid_row, Grid, inversion_findings, samples_section
+from tasks.showcase import SAMPLERS, Gallery, Grid, Section, edit_section, grid_row, inversion_findings, samples_section
 from w2w_core.space import Space
 
 N_MODELS, K = 12, 4
@@ -177,3 +177,34 @@ def test_a_grids_long_title_is_wrapped_inside_the_picture_not_clipped():
     band = picture[: picture.shape[0] // 8]  # the title, above the first row of (white) images
     ink = np.flatnonzero((band < 128).any(axis=0))
     assert len(ink) and ink[0] > 2 and ink[-1] < picture.shape[1] - 3, (ink[:1], ink[-1:], picture.shape)
+
+
+def test_the_report_and_the_editing_benchmark_score_an_edit_with_one_function(gallery):
+    """Issue 26: flip, preserved and ID of an edit are w2w_core.evaluate.edit_scores in the report's edit section
+    and in benchmarks/editing.py alike, and on one input (the same models, edit and noise) they give one number."""
+    import benchmarks.editing as benchmark
+    import tasks.showcase as showcase
+    from w2w_core.directions import edit
+    from w2w_core.evaluate import Reader, edit_scores
+    from w2w_core.space import reconstruct
+
+    assert benchmark.edit_scores is showcase.edit_scores is edit_scores
+    rng = np.random.default_rng(1)
+    thetas = np.asarray(reconstruct(gallery.space, 2 * rng.standard_normal((3, K)).astype(np.float32)), np.float32)
+    before, before_embeddings = gallery.read(gallery.images(thetas))
+    report = showcase.edit_towards_lacking(gallery, thetas, before, before_embeddings, "beard", 2.0)
+
+    a = gallery.attribute("beard")  # the benchmark's steps (benchmarks/editing.py: context, evaluate_edits)
+    ctx = {"base": gallery.base, "layout": gallery.layout, "pictures": gallery.pictures, "thetas": thetas,
+           "delay_t": None}
+    reader = Reader(gallery.probe)
+    original_read, original_embeddings = reader.read(benchmark.edited_images(ctx, thetas))
+    targets = ~original_read[:, a]
+    edited = np.stack([edit(theta, gallery.space, gallery.directions, {"beard": 2.0 if t else -2.0})
+                       for theta, t in zip(thetas, targets)])
+    read, embeddings = reader.read(benchmark.edited_images(ctx, edited))
+    scores = benchmark.edit_scores(read, embeddings, targets, a, original_read, original_embeddings)
+    assert set(scores) == set(report) >= {"flip", "preserved", "id_unedited"}
+    np.testing.assert_equal(scores, report)
+    section = edit_section(gallery, [(f"model {i}", theta) for i, theta in enumerate(thetas)], ["beard"], (0.0,), 2.0)
+    assert section.numbers["flip_rate"]["beard"] == report["flip"]
