@@ -18,6 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
 
+from tests.prefect_api import own_prefect_api  # noqa: E402 - after the environment above
+
 pytest_plugins = ["tests.s3_fixture"]
 
 
@@ -28,10 +30,11 @@ def _one_blas_thread():
         yield
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained tiny pipeline saved in the diffusers folder format: training on it runs the
-    same code as on the embedded model, in well under a second per identity at a few steps."""
+    same code as on the embedded model, in well under a second per identity at a few steps.
+    One per test process (tests only read it)."""
     from w2w_core import world
     from w2w_core.base_model import TinyModelConfig, build_tiny_pipeline
 
@@ -40,12 +43,10 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
-    """A temporary Prefect server (SQLite in a temp dir) for this module; yields its API URL."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield PREFECT_API_URL.value()
+    """A temporary Prefect server (SQLite in a temp dir), one per test process: starting one costs seconds
+    on a loaded machine. A module that reads the API's runs without filtering them by id starts its own
+    (tests/flows/test_dataset_faults.py)."""
+    with own_prefect_api() as url:
+        yield url

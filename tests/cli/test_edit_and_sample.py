@@ -94,7 +94,7 @@ def test_sample_writes_new_models_beside_their_nearest_training_identities(store
     (["edit", "3"], "nothing to edit"),
     (["edit", "model.bin", "--add", "beard=1"], "pickle file"),
     (["edit", "no-such-identity", "--add", "beard=1"], "no model 'no-such-identity'"),
-    (["directions", "fit", "--m", "99"], "has 6 components"),
+    (["directions", "fit", "--m", "99"], "the space has 6"),
 ])
 def test_bad_input_is_one_clear_line(store, args, message, tmp_path):
     full = args[:2] + (["--store", store, "--out", str(tmp_path / "x")] if args[0] == "edit" else [store]) + args[2:]

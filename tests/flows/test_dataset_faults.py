@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from storage import format as fmt
 from storage.s3 import S3Config, storage_options_for
 from storage.weight_store import WeightStore
 from tests.flows.dataset_support import REPO, build, dataset_config, direct_vector, store_rows
+from tests.prefect_api import own_prefect_api
 from tests.s3_fixture import TEST_BUCKET
 
 pytestmark = pytest.mark.integration  # a temporary Prefect server, subprocesses, an S3 server
@@ -86,6 +88,13 @@ def test_kill_9_mid_batch_then_rerun_trains_exactly_the_rest(tmp_path, tiny_mode
         np.testing.assert_array_equal(after["vectors"][row], killed["vectors"][row])
         assert after["final_loss"][row] == killed["final_loss"][row]
     np.testing.assert_array_equal(after["vectors"][11], direct_vector(config, 11, [8, 9, 10, 11], threads=1))
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[str]:
+    """This module's own API: _batch_waiting_to_retry reads every task run of it."""
+    with own_prefect_api() as url:
+        yield url
 
 
 def _batch_waiting_to_retry(timeout: float = 120) -> None:
