@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from cli.errors import fail, failing_cleanly
+from storage.boundary import redact_url
 from storage.s3 import ENV_ENDPOINT, ENV_KEY, ENV_SECRET, S3Config, S3Server, check_bucket_access
 
 app = typer.Typer(help="A local S3 server (rclone serve s3) for development and tests.", no_args_is_help=True)
@@ -94,4 +95,5 @@ def check(url: str = typer.Argument(..., help="s3://bucket[/prefix] to try with 
     config = S3Config.from_env()
     with failing_cleanly():
         check_bucket_access(url, config)
-    typer.echo(f"ok: {config.key or '(default credentials)'} can read {url} at {config.endpoint_url or 'AWS'}")
+    endpoint = redact_url(config.endpoint_url) if config.endpoint_url else "AWS"
+    typer.echo(f"ok: {config.key or '(default credentials)'} can read {redact_url(url)} at {endpoint}")

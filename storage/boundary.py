@@ -2,7 +2,8 @@
 
 The messages say which store, what went wrong and what to check. They never
 include credentials: storage options are not formatted into any message and
-a URL's user-info part (s3://key:secret@bucket) is masked.
+the user-info part of every URL in one (s3://key:secret@bucket, an
+AWS_ENDPOINT_URL of http://user:password@host:9000) is masked.
 """
 from __future__ import annotations
 
@@ -13,10 +14,22 @@ from typing import Any
 
 from w2w_core.errors import StorageError, W2WError
 
+_USER_INFO = re.compile(r"\b([a-zA-Z][\w+.-]*://)[^/?#@\s'\"]+@")  # scheme://user:password@
+
 
 def redact_url(url: str) -> str:
-    """`url` with any `user:password@` part replaced by `***@`."""
-    return re.sub(r"^([a-zA-Z][\w+.-]*://)[^/@]*@", r"\1***@", str(url))
+    """`url` (or any text) with the `user:password@` part of every URL in it replaced by `***@`."""
+    return _USER_INFO.sub(r"\1***@", str(url))
+
+
+def has_url_credentials(text: str) -> bool:
+    """True if `text` holds a URL with a user-info part (a key, user or password before an @)."""
+    return bool(_USER_INFO.search(str(text)))
+
+
+def url_user_infos(text: str) -> list[str]:
+    """The `user:password` parts of the URLs in `text` (to mask them where they were copied without a scheme)."""
+    return [match.group(0).split("://", 1)[1][:-1] for match in _USER_INFO.finditer(str(text))]
 
 
 def is_s3(url: str) -> bool:
@@ -26,7 +39,7 @@ def is_s3(url: str) -> bool:
 def _endpoint(storage_options: Mapping[str, Any] | None) -> str:
     opts = storage_options or {}
     endpoint = opts.get("endpoint_url") or (opts.get("client_kwargs") or {}).get("endpoint_url")
-    return f" at {endpoint}" if endpoint else ""
+    return f" at {redact_url(endpoint)}" if endpoint else ""
 
 
 def _is_connection_error(err: BaseException) -> bool:
@@ -57,24 +70,29 @@ def _is_library_error(err: BaseException) -> bool:
 
 def translate(err: BaseException, url: str, action: str,
               storage_options: Mapping[str, Any] | None = None) -> StorageError:
-    """A `StorageError` that says what `action` on `url` met, and what to do about it."""
-    where = f"{redact_url(url)}{_endpoint(storage_options)}"
+    """A `StorageError` that says what `action` on `url` met, and what to do about it (every URL in it,
+    the library's own words included, without its credentials)."""
+    return StorageError(redact_url(_message(err, url, action, storage_options)))
+
+
+def _message(err: BaseException, url: str, action: str, storage_options: Mapping[str, Any] | None) -> str:
+    where = f"{url}{_endpoint(storage_options)}"
     if _is_missing_credentials(err):
-        return StorageError(f"no S3 credentials for {where} (needed to {action}): {CREDENTIALS_HOWTO}")
+        return f"no S3 credentials for {where} (needed to {action}): {CREDENTIALS_HOWTO}"
     if isinstance(err, PermissionError) and is_s3(url):
-        return StorageError(
+        return (
             f"S3 refused the credentials for {where} while trying to {action}: the access key id "
             "or secret is wrong, or this key may not use that bucket. Check AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY (or key/secret in storage_options)."
         )
     if _is_connection_error(err):
-        return StorageError(
+        return (
             f"could not reach the object store for {where} while trying to {action}: "
             f"is the S3 server running and AWS_ENDPOINT_URL right? ({type(err).__name__})"
         )
     if isinstance(err, PermissionError):
-        return StorageError(f"permission denied to {action} at {where}: {err}")
-    return StorageError(f"could not {action} at {where}: {type(err).__name__}: {err}")
+        return f"permission denied to {action} at {where}: {err}"
+    return f"could not {action} at {where}: {type(err).__name__}: {err}"
 
 
 @contextlib.contextmanager
@@ -88,4 +106,6 @@ def storage_errors(url: str, action: str,
     except Exception as err:  # filtered just below
         if not _is_library_error(err) and not _is_connection_error(err):
             raise
-        raise translate(err, url, action, storage_options) from err
+        # a library's own message may hold a URL with its credentials: then it is not chained on (a traceback,
+        # Prefect's log of a failed task among them, would print it)
+        raise translate(err, url, action, storage_options) from (None if has_url_credentials(str(err)) else err)

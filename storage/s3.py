@@ -8,7 +8,9 @@ objects are plain files underneath, and the data survives a restart.
 
 Secrets are never printed: reprs mask them, the server gets its key pair
 through the environment (not the command line, which `ps` shows), and error
-messages name the endpoint and key id only.
+messages name the endpoint (any user:password@ in it masked) and key id only.
+Options that hold credentials, a URL with a user:password@ part among them,
+are named by `secret_option_names` so flows can refuse them as parameters.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storage.boundary import is_s3, storage_errors
+from storage.boundary import has_url_credentials, is_s3, redact_url, storage_errors
 from w2w_core.errors import InputError, StorageError
 
 ENV_KEY, ENV_SECRET, ENV_ENDPOINT = "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"
@@ -48,7 +50,8 @@ class S3Config:
 
     def __repr__(self) -> str:
         secret = None if self.secret is None else "***"
-        return (f"S3Config(endpoint_url={self.endpoint_url!r}, key={self.key!r}, "
+        endpoint = None if self.endpoint_url is None else redact_url(self.endpoint_url)
+        return (f"S3Config(endpoint_url={endpoint!r}, key={self.key!r}, "
                 f"secret={secret!r}, region={self.region!r}, max_attempts={self.max_attempts})")
 
     __str__ = __repr__
@@ -313,8 +316,8 @@ def check_endpoint(url: str, storage_options: Mapping[str, Any] | None) -> None:
     try:
         socket.create_connection((parsed.hostname, port), timeout=REACH_TIMEOUT_S).close()
     except OSError as err:
-        raise StorageError(f"could not reach the object store for {url} at {endpoint}: is the S3 server running "
-                           f"and AWS_ENDPOINT_URL right? ({type(err).__name__}: {err})") from err
+        raise StorageError(redact_url(f"could not reach the object store for {url} at {endpoint}: is the S3 server "
+                                      f"running and AWS_ENDPOINT_URL right? ({type(err).__name__}: {err})")) from err
     _REACHED[endpoint] = time.monotonic()
 
 
@@ -323,7 +326,8 @@ SECRET_OPTION_NAMES = ("key", "secret", "token", "password", "aws_access_key_id"
 
 
 def secret_option_names(storage_options: Mapping[str, Any] | None) -> list[str]:
-    """The names of options that hold credentials (key, secret, token...), nested ones dotted."""
+    """The names of options that hold credentials (key, secret, token..., or a URL with a user:password@ part,
+    such as an endpoint_url), nested ones dotted."""
     return sorted(_secret_names(storage_options or {}))
 
 
@@ -332,7 +336,7 @@ def _secret_names(options: Mapping[str, Any], prefix: str = "") -> set[str]:
     for name, value in options.items():
         if isinstance(value, Mapping):
             names |= _secret_names(value, f"{prefix}{name}.")
-        elif str(name).lower() in SECRET_OPTION_NAMES and value:
+        elif (str(name).lower() in SECRET_OPTION_NAMES and value) or has_url_credentials(value):
             names.add(f"{prefix}{name}")
     return names
 
