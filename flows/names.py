@@ -13,11 +13,14 @@ from typing import Any
 
 from prefect.runtime import flow_run
 
+from storage.boundary import redact_url
+
 
 def _where(url: Any) -> str:
     """The last two parts of a store's path or URL: enough to tell runs apart."""
-    parts = [p for p in str(url).split("://")[-1].rstrip("/").split("/") if p]
-    return "/".join(parts[-2:]) or str(url)
+    shown = redact_url(str(url))  # a run's name is printed and stored: never the credentials of a URL
+    parts = [p for p in shown.split("://")[-1].rstrip("/").split("/") if p]
+    return "/".join(parts[-2:]) or shown
 
 
 def _count(value: Any, what: str) -> str:

@@ -27,7 +27,7 @@ from tasks.models import base_model_folder, check_model
 from w2w_core.base_model_folder import check_model_folder
 from w2w_core.directions import Directions, check_strengths
 from w2w_core.errors import InputError, LayoutMismatchError
-from w2w_core.image_files import decode_image, unreadable_image_reason
+from w2w_core.image_files import decode_image, read_image_file, unreadable_image_reason
 from w2w_core.inversion.config import InversionConfig
 from w2w_core.lora.files import read_lora_header
 from w2w_core.lora.layout import LoraLayout
@@ -131,12 +131,8 @@ def read_mask(path: Path, original: tuple[int, int], size: int) -> np.ndarray:
 
 
 def _read(path: Path, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError as err:
-        raise InputError(f"{what} {path} does not exist") from err
-    except OSError as err:
-        raise InputError(f"{what} {path} could not be read: {err}") from err
+    """The file's bytes, its size checked before it is read (a padded 64 px PNG must not cost gigabytes)."""
+    return read_image_file(path, what)
 
 
 def check_inversion(space: Space, config: InversionConfig) -> int:

@@ -56,3 +56,37 @@ def test_the_inversion_picture_puts_each_input_first_in_its_row(tmp_path):
     assert red_x.max() < blue_x.min() and green_x.max() < blue_x.min()  # inputs in the first column
     assert red_y.max() < green_y.min()  # the first input's row above the second's
     assert abs(red_x.mean() - green_x.mean()) < 2  # the same column
+
+
+def test_an_image_padded_past_the_cap_is_refused_before_it_is_read(tmp_path):
+    """A 64 px PNG padded to 1.5 GB (a sparse file): refused by name, without reading it whole."""
+    import tracemalloc
+
+    import pytest
+    from PIL import Image
+
+    from tasks.inputs import check_finetune, read_images
+    from w2w_core.errors import InputError
+    from w2w_core.image_files import MAX_FILE_BYTES
+
+    path = tmp_path / "padded.png"
+    Image.new("RGB", (64, 64)).save(path)
+    with open(path, "r+b") as f:
+        f.truncate(1_500_000_000)
+    assert path.stat().st_size > MAX_FILE_BYTES
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="padded.png"):
+            read_images([path], 32)  # w2w invert
+        with pytest.raises(InputError, match="padded.png"):
+            check_finetune([], [path], [], tmp_path / "out", None)  # w2w finetune --image
+        assert tracemalloc.get_traced_memory()[1] < 100 * 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_run_name_never_shows_the_credentials_of_a_store_url():
+    from flows.names import _where
+
+    assert _where("s3://AKIAKEY:topsecret@bucket/team/store") == "team/store"
+    assert "topsecret" not in _where("s3://AKIAKEY:topsecret@bucket")
