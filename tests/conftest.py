@@ -4,6 +4,7 @@ Torch on two shared cores: passive OpenMP waiting and few threads, otherwise
 contention slows training steps 10-100x (measured on this project's machines).
 """
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,10 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
+
+# A suite started in the background (`bash scripts/test.sh &` in a script) inherits SIGINT ignored, and so would
+# every process a test starts: the tests that Ctrl-C a `w2w` process need Python's own handler there.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from tests.prefect_api import own_prefect_api  # noqa: E402 - after the environment above
 

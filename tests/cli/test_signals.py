@@ -24,6 +24,7 @@ from tests.flows.dataset_support import REPO
 
 pytestmark = pytest.mark.integration
 SERVER_START_S = 180  # a Prefect server on two cores shared with other training takes over conftest's 30 s
+START_S = 300  # the build's own temporary Prefect server and both workers up, on a loaded machine
 
 
 def _alive(pid: int) -> bool:
@@ -38,13 +39,14 @@ def _alive(pid: int) -> bool:
 def test_a_signal_ends_the_build_and_all_it_started(tmp_path, tiny_model_dir, sig):
     url = str(tmp_path / "w.zarr")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}  # a temporary Prefect server
-    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=str(START_S))  # room on a loaded machine
     command = [sys.executable, "-c", "from cli.main import main; main()", "dataset", "build", url, "--n", "8",
                "--batch-size", "4", "--steps", "2000", "--images", "4", "--model", str(tiny_model_dir),
                "--no-progress", "--workers", "2"]
     proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + START_S
         while len(descendants(proc.pid)) < 3:  # the Prefect server and both workers are up
             assert proc.poll() is None and time.monotonic() < deadline, "the build did not start its workers"
             time.sleep(0.5)
