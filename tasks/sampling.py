@@ -19,9 +19,8 @@ from tasks.directions import training_coefficients
 from tasks.editing import check_space_fits
 from tasks.models import base_model_for, model_images, save_model, write_grid
 from w2w_core.attribute_model import fit_attribute_model, sample_by_mixing, sample_with_attributes
-from w2w_core.evaluate import identity_centroids
+from w2w_core.evaluate import Reader, centroid_pair_cosines
 from w2w_core.lora.layout import LoraLayout
-from w2w_core.probe import embed_images, load_probe
 from w2w_core.space import Space, reconstruct, sample_coefficients
 
 
@@ -76,10 +75,10 @@ def sample_models(store_url: str, out: Path, config: SampleConfig = SampleConfig
 
 
 def _probe_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per pair of models: the cosine of their images' probe-embedding centroids."""
-    probe = load_probe()
-    centroids = [identity_centroids(embed_images(probe, x.reshape(-1, *x.shape[2:])), len(x)) for x in (a, b)]
-    return np.einsum("ne,ne->n", *centroids)
+    """Per pair of models: the cosine of their images' probe-embedding centroids (w2w_core.evaluate's
+    definition, as the report and the sampling benchmark use it)."""
+    reader = Reader.load()
+    return centroid_pair_cosines(reader.centroids(a), reader.centroids(b))
 
 
 # ---- Prefect task ------------------------------------------------------------------------------
