@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storage.boundary import has_url_credentials, is_s3, redact_url, storage_errors
+from storage.boundary import CREDENTIALS_HOWTO, has_url_credentials, is_s3, redact_url, storage_errors
 from w2w_core.errors import InputError, StorageError
 
 ENV_KEY, ENV_SECRET, ENV_ENDPOINT = "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"
@@ -120,7 +120,39 @@ def resolve_storage_options(url: str, storage_options: Mapping[str, Any] | None)
     if is_s3(url):
         send_bodies_at_once()
     check_endpoint(url, options)
+    check_credentials_exist(url, options)
     return options
+
+
+# Where botocore finds a key pair without one in the options: variables that name one, or name a source of one.
+CREDENTIAL_VARIABLES = (ENV_KEY, "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+
+
+def check_credentials_exist(url: str, storage_options: Mapping[str, Any] | None) -> None:
+    """Fail at once, in one line, when an s3:// URL on an S3-compatible server other than AWS has no key pair
+    anywhere botocore would look. Finding that out through s3fs costs a second and a half of imports and
+    botocore's credential chain; the instance-metadata source that chain ends with holds AWS's own
+    credentials, which a server other than AWS cannot take, so it is not a source here."""
+    options = storage_options or {}
+    endpoint = options.get("endpoint_url")
+    if not is_s3(url) or not endpoint or options.get("key") or options.get("anon"):
+        return
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    if host.endswith((".amazonaws.com", ".amazonaws.com.cn")) or any(os.environ.get(v) for v in CREDENTIAL_VARIABLES):
+        return
+    files = (os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+             os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"))
+    if any(_has_content(Path(f).expanduser()) for f in files):
+        return  # a profile may hold a key, a credential process or SSO: botocore decides
+    raise StorageError(redact_url(f"no S3 credentials for {url} at {endpoint}: {CREDENTIALS_HOWTO}"))
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def ensure_bucket(url: str, storage_options: Mapping[str, Any] | None) -> None:

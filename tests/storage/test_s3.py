@@ -190,3 +190,37 @@ def test_the_local_s3_server_refuses_unsigned_and_wrongly_signed_requests(s3_ser
     with pytest.raises(PermissionError):
         s3fs.S3FileSystem(**wrong).cat_file(f"{bucket}/private")
     assert s3_server.host == "127.0.0.1"  # off the network unless told otherwise
+
+
+@pytest.mark.parametrize("setting, refused", [
+    ({}, True),
+    ({"AWS_PROFILE": "team"}, False),  # a profile may hold a key: botocore decides
+    ({"AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/token"}, False),
+    ({"endpoint": "https://s3.eu-west-1.amazonaws.com"}, False),  # AWS itself: instance roles apply
+    ({"key": "kid"}, False),
+    ({"shared_file": "[default]\naws_access_key_id = kid\n"}, False),
+])
+def test_a_server_other_than_aws_without_any_credentials_is_said_at_once(setting, refused, tmp_path, monkeypatch):
+    """Before s3fs and botocore load: no key in the options, the environment or the AWS files, on a server
+    that is not AWS (whose instance-metadata credentials it could not take)."""
+    from storage.s3 import CREDENTIAL_VARIABLES, check_credentials_exist
+
+    for name in (*CREDENTIAL_VARIABLES, "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    shared = tmp_path / "credentials"
+    shared.write_text(setting.get("shared_file", ""))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(shared))
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    for name in ("AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        if name in setting:
+            monkeypatch.setenv(name, setting[name])
+    options = {"endpoint_url": setting.get("endpoint", "http://user:pw@127.0.0.1:9000")}
+    if "key" in setting:
+        options["key"] = setting["key"]
+    if refused:
+        with pytest.raises(StorageError, match=r"no S3 credentials for s3://b/store at http://\*\*\*@127") as err:
+            check_credentials_exist("s3://b/store", options)
+        assert "AWS_ACCESS_KEY_ID" in str(err.value) and "pw@" not in str(err.value)
+    else:
+        check_credentials_exist("s3://b/store", options)
+    check_credentials_exist(str(tmp_path / "local"), {})  # a local store needs none
