@@ -104,7 +104,9 @@ def _batch_waiting_to_retry(timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline:
-            if any(r.state_name == "AwaitingRetry" for r in client.read_task_runs()):
+            # AwaitingRetry lasts the retry delay (2 s), which one slow read on a loaded machine can miss;
+            # a run count above 1 (a retry has started) stays
+            if any(r.state_name in ("AwaitingRetry", "Retrying") or r.run_count > 1 for r in client.read_task_runs()):
                 return
             time.sleep(0.1)
     raise AssertionError(f"no batch task failed and awaited a retry within {timeout} s")
