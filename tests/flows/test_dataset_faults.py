@@ -103,10 +103,12 @@ def _batch_waiting_to_retry(timeout: float = 120) -> None:
 
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
+        counts = {r.id: r.run_count for r in client.read_task_runs()}  # runs of earlier tests may have retried
         while time.monotonic() < deadline:
             # AwaitingRetry lasts the retry delay (2 s), which one slow read on a loaded machine can miss;
-            # a run count above 1 (a retry has started) stays
-            if any(r.state_name in ("AwaitingRetry", "Retrying") or r.run_count > 1 for r in client.read_task_runs()):
+            # a run count that grew since (a retry has started) stays
+            if any(r.state_name in ("AwaitingRetry", "Retrying") or r.run_count > counts.get(r.id, 1)
+                   for r in client.read_task_runs()):
                 return
             time.sleep(0.1)
     raise AssertionError(f"no batch task failed and awaited a retry within {timeout} s")
