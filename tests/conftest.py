@@ -55,3 +55,19 @@ def prefect_api() -> Iterator[str]:
     (tests/flows/test_dataset_faults.py)."""
     with own_prefect_api() as url:
         yield url
+
+
+# The longest modules first (seconds measured in CI on 2026-12-08), so that two test processes
+# (scripts/test.sh, xdist --dist loadfile) do not end a stage with one of them alone on a long module.
+LONGEST_FIRST = (
+    "tests/flows/test_run_report.py", "tests/cli/test_readme_commands.py",  # acceptance
+    "tests/deployments/test_retry_from_ui.py", "tests/flows/test_dataset_faults.py", "tests/cli/test_signals.py",
+    "tests/deployments/test_worker_killed.py", "tests/w2w_core/test_zoo_asset.py",
+    "tests/deployments/test_deployment.py", "tests/tasks/test_progress.py", "tests/w2w_core/test_inversion.py",
+    "tests/flows/test_end_to_end.py", "tests/w2w_core/test_finetune.py", "tests/flows/test_worker_deaths.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep order
