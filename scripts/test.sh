@@ -15,8 +15,9 @@ cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 DO_NOT_TRACK=1
 
-FAST="not integration and not slow and not acceptance"
-SERVICES="(integration or slow) and not acceptance"
+FAST="not integration and not slow and not acceptance and not serial"
+SERVICES="(integration or slow) and not acceptance and not serial"
+SERIAL="serial and not acceptance"
 ACCEPTANCE="acceptance"
 WORKERS=${W2W_TEST_WORKERS:-2}
 
@@ -49,6 +50,7 @@ case "${1:-}" in
         .venv/bin/ruff check . || FAILED=1
         stage fast "$FAST"
         stage services "$SERVICES"
+        WORKERS=1 stage serial "$SERIAL"
         stage acceptance "$ACCEPTANCE"
         echo "== stage times"
         printf '%s\n' "${TIMES[@]}"
